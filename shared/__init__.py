@@ -1,0 +1,1 @@
+"""Relay's contracts: settings, models, topology, the broker and database adapters, observability."""

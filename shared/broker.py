@@ -1,0 +1,189 @@
+"""The thin consume/publish adapter over aio-pika.
+
+Publishing is JSON, persistent, ``mandatory=True`` with publisher confirms: :meth:`Broker.publish`
+returns only once RabbitMQ has taken the message, and raises :class:`PublishError` when it was
+refused or could not be routed. Consuming decodes JSON into a pydantic model; a body that is not
+JSON or not the model is rejected to the dead-letter queue, never retried and never fatal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import aio_pika
+import structlog
+from aio_pika.abc import (
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
+from aio_pika.exceptions import AMQPError, DeliveryError
+from aio_pika.exceptions import PublishError as PikaPublishError
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from pymongo.errors import ConnectionFailure
+
+from shared import topology
+
+log = structlog.get_logger("relay.broker")
+
+M = TypeVar("M")
+
+
+class PublishError(RuntimeError):
+    """RabbitMQ did not take the message (down, refused or unroutable)."""
+
+
+class Requeue(Exception):
+    """Raised by a handler to put the message back for another try (a transient failure)."""
+
+
+Handler = Callable[[Any, AbstractIncomingMessage], Awaitable[None]]
+
+
+class Broker:
+    """One robust connection, a confirming publisher channel and consumer channels."""
+
+    def __init__(self, url: str, *, shards: int) -> None:
+        self._url = url
+        self.shards = shards
+        self._connection: AbstractRobustConnection | None = None
+        self._exchanges: dict[str, AbstractExchange] = {}
+        self._consumers: list[tuple[AbstractQueue, str]] = []
+
+    async def connect(self, *, timeout: float = 10.0) -> None:
+        """Connect, declare the topology and open the publisher channel."""
+        self._connection = await aio_pika.connect_robust(self._url, timeout=timeout)
+        channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
+        self._exchanges = await topology.declare(channel, shards=self.shards)
+
+    @property
+    def connection(self) -> AbstractRobustConnection:
+        if self._connection is None:
+            raise RuntimeError("Broker.connect() was not awaited")
+        return self._connection
+
+    @property
+    def is_connected(self) -> bool:
+        return self._connection is not None and not self._connection.is_closed and bool(
+            getattr(self._connection, "connected", asyncio.Event()).is_set()
+        )
+
+    async def publish(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: BaseModel | dict[str, Any] | bytes,
+        *,
+        headers: dict[str, Any] | None = None,
+        message_id: str | None = None,
+        mandatory: bool = True,
+        timeout: float = 10.0,
+    ) -> None:
+        """Publish and wait for the broker's confirm; raise :class:`PublishError` otherwise."""
+        if isinstance(body, BaseModel):
+            payload = body.model_dump_json(by_alias=True, exclude_none=True).encode()
+        elif isinstance(body, dict):
+            payload = json.dumps(body, default=str).encode()
+        else:
+            payload = body
+        message = topology.persistent(payload, headers=headers or {}, message_id=message_id)
+        try:
+            await self._exchanges[exchange].publish(
+                message, routing_key=routing_key, mandatory=mandatory, timeout=timeout
+            )
+        except (DeliveryError, PikaPublishError, AMQPError, ConnectionError, TimeoutError, RuntimeError) as exc:
+            raise PublishError(f"publish to {exchange}/{routing_key} failed: {exc!r}") from exc
+
+    async def defer(
+        self, routing_key: str, body: bytes, *, delay_ms: float, headers: dict[str, Any]
+    ) -> None:
+        """Publish ``body`` to come back on ``routing_key`` (a shard or the inbox) after a delay.
+
+        The delay is rounded down to a bucket; the consumer re-defers what is still early.
+        """
+        bucket = topology.delay_bucket(delay_ms)
+        await self.publish(
+            topology.DELAY, routing_key, body,
+            headers={**headers, topology.DELAY_HEADER: bucket},
+        )
+
+    async def consume(
+        self,
+        queue_name: str,
+        handler: Handler,
+        *,
+        model: Any,
+        prefetch: int,
+    ) -> None:
+        """Consume ``queue_name`` on its own channel, dispatching validated payloads."""
+        channel = await self.connection.channel()
+        await channel.set_qos(prefetch_count=prefetch)
+        queue = await channel.get_queue(queue_name, ensure=False)
+        adapter: TypeAdapter[Any] = TypeAdapter(model)
+
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            await self._dispatch(message, adapter, handler, queue_name)
+
+        tag = await queue.consume(on_message)
+        self._consumers.append((queue, tag))
+
+    async def _dispatch(
+        self,
+        message: AbstractIncomingMessage,
+        adapter: TypeAdapter[Any],
+        handler: Handler,
+        queue_name: str,
+    ) -> None:
+        try:
+            payload = adapter.validate_json(message.body)
+        except ValidationError as exc:
+            log.warning("poison_message", queue=queue_name, error=str(exc)[:500])
+            await message.reject(requeue=False)
+            return
+        try:
+            await handler(payload, message)
+        except (Requeue, ConnectionFailure, PublishError) as exc:
+            # Transient: the database or broker is away. Put it back rather than lose it.
+            log.warning("requeue", queue=queue_name, reason=repr(exc)[:300])
+            await asyncio.sleep(0.2)
+            with contextlib.suppress(AMQPError, RuntimeError):
+                await message.nack(requeue=True)
+            return
+        except Exception:
+            log.exception("handler_failed", queue=queue_name)
+            with contextlib.suppress(AMQPError, RuntimeError):
+                await message.reject(requeue=False)
+            return
+        if not message.processed:
+            with contextlib.suppress(AMQPError, RuntimeError):
+                await message.ack()
+
+    async def cancel_consumers(self) -> None:
+        """Stop taking new deliveries (graceful shutdown starts here)."""
+        for queue, tag in self._consumers:
+            with contextlib.suppress(Exception):
+                await queue.cancel(tag)
+        self._consumers.clear()
+
+    async def queue_depth(self, queue_name: str) -> int | None:
+        """Messages ready in ``queue_name`` (passive declare), or None if unknown."""
+        try:
+            channel = await self.connection.channel()
+            try:
+                queue = await channel.declare_queue(queue_name, passive=True)
+                return int(queue.declaration_result.message_count or 0)
+            finally:
+                await channel.close()
+        except Exception:
+            return None
+
+    async def close(self) -> None:
+        await self.cancel_consumers()
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = None

@@ -1,0 +1,169 @@
+"""Client of the WhatsApp Cloud API (Meta's, or the simulator), and its error classification.
+
+Every call has a timeout. Errors are classified by ``code`` as the reference tabulates, never by
+the text: see :func:`classify`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import aiohttp
+
+
+class ErrorClass(StrEnum):
+    RETRY = "retry"            # transient: back off and try again
+    PAIR_LIMIT = "pair_limit"  # 131056: back off this recipient only
+    AUTH = "auth"              # 0/190: the account needs a new token
+    FINAL = "final"            # will not succeed by retrying
+
+
+RETRYABLE_CODES = frozenset({4, 80007, 130429, 131000, 2, 131016, 131057})
+AUTH_CODES = frozenset({0, 190})
+
+
+def classify(code: int | None, http_status: int | None = None) -> ErrorClass:
+    """Retryable or final, from the error ``code`` (the HTTP status only when no code came)."""
+    if code is None:
+        return ErrorClass.RETRY if http_status is None or http_status >= 500 or http_status == 429 \
+            else ErrorClass.FINAL
+    if code in AUTH_CODES:
+        return ErrorClass.AUTH
+    if code == 131056:
+        return ErrorClass.PAIR_LIMIT
+    if code in RETRYABLE_CODES:
+        return ErrorClass.RETRY
+    return ErrorClass.FINAL
+
+
+@dataclass(frozen=True)
+class CloudApiError(Exception):
+    """An error answer (or no answer) from the Cloud API."""
+
+    message: str
+    code: int | None = None
+    http_status: int | None = None
+    details: str | None = None
+
+    @property
+    def kind(self) -> ErrorClass:
+        return classify(self.code, self.http_status)
+
+    def readable(self) -> str:
+        """For ``errorMessage``: the code first, then what Meta said."""
+        code = f"({self.code}) " if self.code is not None else ""
+        extra = f": {self.details}" if self.details and self.details not in self.message else ""
+        return f"{code}{self.message}{extra}"[:1000]
+
+    def __str__(self) -> str:
+        return self.readable()
+
+
+class CloudApi:
+    """Thin async client; one instance per process, sharing one connection pool."""
+
+    def __init__(self, base_url: str, version: str, *, timeout: float = 15.0) -> None:
+        self._base = base_url.rstrip("/")
+        self._version = version
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(limit=200, ttl_dns_cache=300)
+        self._session = aiohttp.ClientSession(timeout=self._timeout, connector=connector)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    def url(self, *parts: str) -> str:
+        return "/".join([self._base, self._version, *parts])
+
+    async def _call(self, method: str, url: str, token: str, **kwargs: Any) -> dict[str, Any]:
+        if self._session is None:
+            raise RuntimeError("CloudApi.start() was not awaited")
+        headers = {"Authorization": f"Bearer {token}"}
+        try:
+            async with self._session.request(method, url, headers=headers, **kwargs) as response:
+                try:
+                    body = await response.json(content_type=None)
+                except (ValueError, aiohttp.ContentTypeError):
+                    body = None
+                if response.status >= 400 or not isinstance(body, dict) or "error" in body:
+                    raise _error_from(response.status, body)
+                return body
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise CloudApiError(f"Cloud API unreachable: {type(exc).__name__}") from exc
+
+    async def send(self, phone_number_id: str, token: str, payload: dict[str, Any]) -> str:
+        """Send one message; return its ``wamid``."""
+        body = await self._call(
+            "POST", self.url(phone_number_id, "messages"), token,
+            json={"messaging_product": "whatsapp", "recipient_type": "individual", **payload},
+        )
+        try:
+            return str(body["messages"][0]["id"])
+        except (KeyError, IndexError, TypeError) as exc:
+            raise CloudApiError("Cloud API answer had no message id", http_status=200) from exc
+
+    async def mark_read(self, phone_number_id: str, token: str, wamid: str) -> None:
+        await self._call(
+            "POST", self.url(phone_number_id, "messages"), token,
+            json={"messaging_product": "whatsapp", "status": "read", "message_id": wamid},
+        )
+
+    async def phone_number(self, phone_number_id: str, token: str) -> dict[str, Any]:
+        """``GET /{version}/{phone-number-id}``: proves the token works for that number."""
+        return await self._call("GET", self.url(phone_number_id), token)
+
+    async def upload_media(
+        self, phone_number_id: str, token: str, data: bytes, mime_type: str, filename: str
+    ) -> str:
+        form = aiohttp.FormData()
+        form.add_field("messaging_product", "whatsapp")
+        form.add_field("type", mime_type)
+        form.add_field("file", data, filename=filename, content_type=mime_type)
+        body = await self._call("POST", self.url(phone_number_id, "media"), token, data=form)
+        return str(body["id"])
+
+    async def resolve_media(self, media_id: str, token: str) -> dict[str, Any]:
+        """``GET /{version}/{media-id}`` → url, mime_type, sha256, file_size."""
+        return await self._call("GET", self.url(media_id), token)
+
+    async def download(self, url: str, token: str, *, max_bytes: int) -> bytes:
+        """Download media bytes with the Bearer token, refusing more than ``max_bytes``."""
+        if self._session is None:
+            raise RuntimeError("CloudApi.start() was not awaited")
+        headers = {"Authorization": f"Bearer {token}"}
+        try:
+            async with self._session.get(url, headers=headers) as response:
+                if response.status >= 400:
+                    raise CloudApiError(f"media download answered {response.status}",
+                                        http_status=response.status)
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in response.content.iter_chunked(65536):
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise CloudApiError(f"media larger than {max_bytes} bytes", code=131053)
+                    chunks.append(chunk)
+                return b"".join(chunks)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise CloudApiError(f"media download failed: {type(exc).__name__}") from exc
+
+
+def _error_from(status: int, body: Any) -> CloudApiError:
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return CloudApiError(f"Cloud API answered HTTP {status}", http_status=status)
+    code = error.get("code")
+    details = (error.get("error_data") or {}).get("details") if isinstance(
+        error.get("error_data"), dict) else None
+    return CloudApiError(
+        str(error.get("message") or f"HTTP {status}"),
+        code=int(code) if isinstance(code, int | str) and str(code).isdigit() else None,
+        http_status=status,
+        details=details,
+    )

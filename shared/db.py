@@ -1,0 +1,83 @@
+"""The MongoDB client and every index Relay relies on.
+
+All ids are strings (UUIDs or deterministic keys): the embedded server cannot query ObjectId or
+UUID values. Timestamps are timezone-aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+Database = AsyncDatabase[dict[str, Any]]
+
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+
+INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
+    "api_keys": [([("userId", ASCENDING)], {})],
+    "accounts": [
+        ([("phoneNumberId", ASCENDING)], {"unique": True}),
+        ([("userId", ASCENDING), ("createdAt", DESCENDING)], {}),
+    ],
+    "contacts": [
+        ([("whatsappAccountId", ASCENDING), ("phone", ASCENDING)], {"unique": True}),
+        ([("userId", ASCENDING), ("lastMessageAt", DESCENDING)], {}),
+        ([("userId", ASCENDING), ("whatsappAccountId", ASCENDING), ("createdAt", DESCENDING)], {}),
+    ],
+    "messages": [
+        # The seed's three, then one per list filter (each led by the tenant), then workers'.
+        ([("whatsappAccountId", ASCENDING), ("contactId", ASCENDING), ("createdAt", ASCENDING)], {}),
+        ([("campaignId", ASCENDING)], {}),
+        ([("status", ASCENDING)], {}),
+        (
+            [("whatsappMessageId", ASCENDING)],
+            {"unique": True, "partialFilterExpression": {"whatsappMessageId": {"$type": "string"}}},
+        ),
+        ([("userId", ASCENDING), ("createdAt", DESCENDING)], {}),
+        ([("userId", ASCENDING), ("whatsappAccountId", ASCENDING), ("createdAt", DESCENDING)], {}),
+        ([("userId", ASCENDING), ("contactId", ASCENDING), ("createdAt", DESCENDING)], {}),
+        ([("userId", ASCENDING), ("status", ASCENDING), ("createdAt", DESCENDING)], {}),
+        ([("userId", ASCENDING), ("direction", ASCENDING), ("createdAt", DESCENDING)], {}),
+        ([("userId", ASCENDING), ("type", ASCENDING), ("createdAt", DESCENDING)], {}),
+        ([("eventPending", ASCENDING), ("statusChangedAt", ASCENDING)], {}),
+        ([("status", ASCENDING), ("dispatched", ASCENDING), ("createdAt", ASCENDING)], {}),
+        ([("status", ASCENDING), ("claimedAt", ASCENDING)], {}),
+        ([("whatsappAccountId", ASCENDING), ("attemptedAt", DESCENDING)], {}),
+    ],
+    "events": [
+        ([("messageId", ASCENDING), ("version", ASCENDING)], {}),
+        ([("occurredAt", ASCENDING)], {}),
+    ],
+    "idempotency": [([("createdAt", ASCENDING)], {"expireAfterSeconds": IDEMPOTENCY_TTL_SECONDS})],
+    "media": [([("userId", ASCENDING), ("createdAt", DESCENDING)], {})],
+    "stats_accounts": [([("userId", ASCENDING)], {})],
+}
+
+
+def connect(url: str, *, timeout_ms: int = 5000) -> AsyncMongoClient[dict[str, Any]]:
+    """A client that fails fast when the server is away, with tz-aware datetimes."""
+    return AsyncMongoClient(
+        url,
+        tz_aware=True,
+        serverSelectionTimeoutMS=timeout_ms,
+        connectTimeoutMS=timeout_ms,
+        uuidRepresentation="standard",
+    )
+
+
+async def ensure_indexes(db: Database) -> None:
+    """Create every index (idempotent)."""
+    for collection, specs in INDEXES.items():
+        for keys, options in specs:
+            await db[collection].create_index(keys, **options)
+
+
+async def ping(db: Database) -> bool:
+    """Whether the database answers."""
+    try:
+        await db.command("ping")
+    except Exception:
+        return False
+    return True

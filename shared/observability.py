@@ -1,0 +1,90 @@
+"""Health and Prometheus endpoints every service answers, and HTTP request metrics.
+
+``GET /health/live`` is 200 while the process runs; ``GET /health/ready`` is 200 only while every
+dependency answers (503 with the failing ones named otherwise); ``GET /metrics`` is Prometheus
+text from the service's own :class:`CollectorRegistry`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+
+Readiness = Callable[[], Awaitable[dict[str, bool]]]
+
+REGISTRY_KEY = web.AppKey("metrics_registry", CollectorRegistry)
+READINESS_KEY = web.AppKey("readiness", object)
+
+
+def request_duration(registry: CollectorRegistry) -> Histogram:
+    """``relay_http_request_duration_seconds`` by route template, method and status."""
+    return Histogram(
+        "relay_http_request_duration_seconds",
+        "HTTP request duration by route, method and status.",
+        ["route", "method", "status"],
+        registry=registry,
+        buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    )
+
+
+def metrics_middleware(histogram: Histogram) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """Time every request; the label is the route template, never the concrete path."""
+
+    @web.middleware
+    async def middleware(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        finally:
+            info = request.match_info.route.resource
+            route = info.canonical if info is not None else "unmatched"
+            histogram.labels(route, request.method, str(status)).observe(
+                time.perf_counter() - started
+            )
+
+    return middleware
+
+
+def add_health_routes(app: web.Application, registry: CollectorRegistry, ready: Readiness) -> None:
+    """Mount ``/health/live``, ``/health/ready`` and ``/metrics`` on ``app``."""
+
+    async def live(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readiness(_: web.Request) -> web.Response:
+        checks = await ready()
+        ok = all(checks.values())
+        body = {"status": "ok" if ok else "unavailable", "checks": checks}
+        return web.json_response(body, status=200 if ok else 503)
+
+    async def metrics(_: web.Request) -> web.Response:
+        response = web.Response(body=generate_latest(registry))
+        response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+        return response
+
+    app.router.add_get("/health/live", live)
+    app.router.add_get("/health/ready", readiness)
+    app.router.add_get("/metrics", metrics)
+
+
+async def serve_health(
+    host: str, port: int, registry: CollectorRegistry, ready: Readiness
+) -> web.AppRunner:
+    """Run a small HTTP server with only the health and metrics routes (workers use it)."""
+    app = web.Application()
+    add_health_routes(app, registry, ready)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner

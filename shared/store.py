@@ -1,0 +1,183 @@
+"""Message state changes and their events: one write per change, an outbox for the rest.
+
+Every status change is a conditional update on the message's ``version`` that also sets
+``previousStatus`` and ``eventPending``. The :class:`EventOutbox` then, in batches, writes the
+event to the ``events`` log (id ``<messageId>:<version>``, so a repeat is a no-op), publishes it
+on ``relay.events`` with confirms, and clears ``eventPending``. A process that dies in between
+leaves ``eventPending`` set, and :func:`sweep_pending_events` finishes the job: the log is complete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from pymongo import UpdateOne
+from pymongo.errors import BulkWriteError, PyMongoError
+
+from shared import topology
+from shared.broker import Broker, PublishError
+from shared.db import Database
+from shared.models import MessageEvent, MessageStatus, can_transition, event_from_message, utcnow
+
+log = structlog.get_logger("relay.store")
+
+
+class VersionConflict(Exception):
+    """The message changed since it was read; read it again and decide again."""
+
+
+async def transition(
+    db: Database,
+    doc: dict[str, Any],
+    target: MessageStatus,
+    *,
+    fields: dict[str, Any] | None = None,
+    inc: dict[str, int] | None = None,
+    unset: list[str] | None = None,
+    retry: bool = False,
+    outbox: EventOutbox | None = None,
+) -> dict[str, Any] | None:
+    """Move the message ``doc`` (as last read) to ``target``; return the new document.
+
+    Returns None when the lifecycle forbids the move (nothing is written). Raises
+    :class:`VersionConflict` when another writer changed the message first.
+    """
+    current = MessageStatus(doc["status"])
+    if not can_transition(current, target, retry=retry):
+        return None
+    if outbox is not None and doc.get("eventPending"):
+        outbox.add(doc)  # a previous writer died before recording its event
+    now = utcnow()
+    changes = {
+        "statusChangedAt": now,
+        **(fields or {}),
+        "status": target.value,
+        "previousStatus": current.value,
+        "version": doc["version"] + 1,
+        "updatedAt": now,
+        "eventPending": True,
+    }
+    update: dict[str, Any] = {"$set": changes}
+    if inc:
+        update["$inc"] = inc
+    if unset:
+        update["$unset"] = dict.fromkeys(unset, "")
+    result = await db.messages.update_one({"_id": doc["_id"], "version": doc["version"]}, update)
+    if result.modified_count != 1:
+        raise VersionConflict(doc["_id"])
+    new = {k: v for k, v in doc.items() if k not in (unset or [])}
+    new.update(changes)
+    for key, amount in (inc or {}).items():
+        new[key] = new.get(key, 0) + amount
+    if outbox is not None:
+        outbox.add(new)
+    return new
+
+
+class EventOutbox:
+    """Batches event records: log insert, confirmed publish, then clears ``eventPending``."""
+
+    def __init__(
+        self, db: Database, broker: Broker, *, interval: float = 0.02, batch: int = 500
+    ) -> None:
+        self._db = db
+        self._broker = broker
+        self._interval = interval
+        self._batch = batch
+        self._pending: dict[str, tuple[MessageEvent, bool]] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def add(self, doc: dict[str, Any], *, dispatched: bool = False) -> None:
+        """Queue the event of ``doc``'s current version (and mark the send as dispatched)."""
+        event = event_from_message(doc)
+        self._pending[event.event_id] = (event, dispatched)
+        self._idle.clear()
+        if len(self._pending) >= self._batch:
+            self._wake.set()
+
+    def add_event(self, event: MessageEvent) -> None:
+        """Queue an event that belongs to no message document (``message.rejected``)."""
+        self._pending[event.event_id] = (event, False)
+        self._idle.clear()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="event-outbox")
+
+    async def drained(self, timeout: float = 10.0) -> None:
+        """Wait until everything added so far is recorded (tests, shutdown)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout)
+
+    async def stop(self) -> None:
+        await self.drained()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._interval)
+            self._wake.clear()
+            if not self._pending:
+                self._idle.set()
+                continue
+            batch = dict(list(self._pending.items())[: self._batch])
+            try:
+                await self.flush(batch)
+            except (PyMongoError, PublishError) as exc:
+                log.warning("outbox_flush_failed", error=repr(exc)[:300], pending=len(batch))
+                await asyncio.sleep(0.5)
+                continue
+            for key in batch:
+                if self._pending.get(key) is batch[key]:
+                    del self._pending[key]
+            if not self._pending:
+                self._idle.set()
+
+    async def flush(self, batch: dict[str, tuple[MessageEvent, bool]]) -> None:
+        events = [event for event, _ in batch.values()]
+        docs = [{"_id": e.event_id, **e.model_dump(by_alias=True, mode="python")} for e in events]
+        with contextlib.suppress(BulkWriteError):  # duplicates: already logged
+            await self._db.events.insert_many(docs, ordered=False)
+        await asyncio.gather(*(
+            self._broker.publish(topology.EVENTS, e.type, e, message_id=e.event_id)
+            for e in events
+        ))
+        ops: list[UpdateOne] = []
+        for event, dispatched in batch.values():
+            if event.message_id is None:
+                continue
+            ops.append(UpdateOne(
+                {"_id": event.message_id, "version": event.version},
+                {"$unset": {"eventPending": ""}},
+            ))
+            if dispatched:
+                ops.append(UpdateOne({"_id": event.message_id}, {"$set": {"dispatched": True}}))
+        if ops:
+            await self._db.messages.bulk_write(ops, ordered=False)
+
+
+async def sweep_pending_events(
+    db: Database, outbox: EventOutbox, *, older_than: float = 10.0, limit: int = 1000
+) -> int:
+    """Re-queue the events of messages whose writer died before recording them."""
+    cutoff = utcnow() - timedelta(seconds=older_than)
+    cursor = db.messages.find(
+        {"eventPending": True, "statusChangedAt": {"$lt": cutoff}}, limit=limit
+    )
+    found = 0
+    async for doc in cursor:
+        outbox.add(doc)
+        found += 1
+    if found:
+        log.info("swept_pending_events", count=found)
+    return found
