@@ -33,7 +33,7 @@ STATS_QUEUE = "relay.events.stats"
 # Fixed delays (ms). A deferral takes the longest bucket that fits and is re-deferred on return.
 DELAY_BUCKETS_MS = (50, 100, 250, 500, 1_000, 2_000, 5_000, 10_000, 30_000, 60_000,
                     300_000, 900_000, 3_600_000)
-DELAY_HEADER = "x-relay-delay-ms"
+DELAY_HEADER = "relay-delay-ms"  # headers exchanges ignore x- headers
 
 
 def shard_of(account_id: str, shards: int) -> int:

@@ -1,0 +1,80 @@
+"""The broker adapter and topology against the real RabbitMQ."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import aio_pika
+
+from shared import topology
+from shared.broker import Broker
+from shared.models import SendMessage
+from tests.conftest import eventually
+
+
+class TestTopology:
+    """Declaring twice is harmless; delayed commands come back to their own shard."""
+
+    async def test_declare_is_idempotent(self, broker: Broker, settings) -> None:
+        again = Broker(settings.amqp_url, shards=settings.send_shards)
+        await again.connect()
+        await again.close()
+        assert await broker.queue_depth(topology.shard_queue(0)) == 0
+
+    async def test_deferred_command_returns_to_its_shard_after_the_delay(
+        self, broker: Broker
+    ) -> None:
+        received: list[tuple[float, SendMessage]] = []
+
+        async def handle(command: SendMessage, _message: object) -> None:
+            received.append((time.monotonic(), command))
+
+        await broker.consume(topology.shard_queue(3), handle, model=SendMessage, prefetch=10)
+        command = SendMessage(message_id="m1", whatsapp_account_id="a1", user_id="u1")
+        started = time.monotonic()
+        await broker.defer(topology.shard_key(3), command.to_json(), delay_ms=250, headers={})
+        sentinel = SendMessage(message_id="m2", whatsapp_account_id="a1", user_id="u1")
+        await broker.defer(topology.shard_key(3), sentinel.to_json(), delay_ms=1000, headers={})
+        await eventually(lambda: asyncio.sleep(0, result=len(received) >= 2), timeout=5)
+        assert [c.message_id for _, c in received] == ["m1", "m2"]  # each exactly once
+        assert received[0][0] - started >= 0.24
+
+
+class TestConsume:
+    """Payloads that are not the model go to the dead-letter queue; the consumer lives on."""
+
+    async def test_poison_is_dead_lettered_and_valid_messages_still_flow(
+        self, broker: Broker, settings
+    ) -> None:
+        handled: list[str] = []
+
+        async def handle(command: SendMessage, _message: object) -> None:
+            handled.append(command.message_id)
+
+        await broker.consume(topology.shard_queue(0), handle, model=SendMessage, prefetch=10)
+        await broker.publish(topology.SEND, topology.shard_key(0), b"not json")
+        await broker.publish(topology.SEND, topology.shard_key(0), {"kind": "send"})
+        good = SendMessage(message_id="ok", whatsapp_account_id="a", user_id="u")
+        await broker.publish(topology.SEND, topology.shard_key(0), good)
+        await eventually(lambda: asyncio.sleep(0, result=handled == ["ok"]), timeout=5)
+
+        connection = await aio_pika.connect(settings.amqp_url)
+        channel = await connection.channel()
+        dead = await channel.declare_queue(topology.DEAD_QUEUE, passive=True)
+        bodies: list[bytes] = []
+
+        async def depth() -> bool:
+            async with dead.iterator(no_ack=False, timeout=1) as it:
+                async for message in it:
+                    bodies.append(message.body)
+                    await message.ack()
+                    if len(bodies) == 2:
+                        break
+            return len(bodies) == 2
+
+        await eventually(depth, timeout=10)
+        await connection.close()
+        assert b"not json" in bodies
+        assert json.loads(next(b for b in bodies if b != b"not json")) == {"kind": "send"}
