@@ -1,0 +1,45 @@
+"""End-to-end fixtures: every service as its own OS process, with the simulator."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from relay import admin
+from shared.db import Database
+from shared.secrets import TokenCipher
+from shared.settings import Settings
+from tests.harness import Api, Stack
+
+
+@pytest.fixture
+def stack(settings: Settings, tmp_path: Path) -> Iterator[Stack]:
+    processes = Stack(settings=settings, log_dir=tmp_path / "logs")
+    yield processes
+    processes.stop()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+async def tenant(db: Database, settings: Settings) -> dict[str, str]:
+    """A user with an all-scope key and a connected account."""
+    user = await admin.create_user(db, "e2e")
+    account = await admin.create_account(
+        db, TokenCipher(settings.secret_key), user_id=user["userId"], name="e2e",
+        phone_number_id="1065403522", display_phone_number="+15550783881",
+        access_token="e2e-token", rate_per_minute=600,
+    )
+    return {**user, "accountId": account["_id"]}
+
+
+@pytest.fixture
+def api(http: aiohttp.ClientSession, settings: Settings, tenant: dict[str, str]) -> Api:
+    return Api(http, settings.gateway_url, tenant["apiKey"])

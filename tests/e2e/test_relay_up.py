@@ -1,0 +1,86 @@
+"""`relay up` (what `make run` runs) prints a key and an account, and the README's curl works."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from relay import embedded
+from shared.settings import Settings
+
+pytestmark = pytest.mark.e2e
+
+
+def _wait_for_banner(process: subprocess.Popen[str], timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    seen = ""
+    assert process.stdout is not None
+    os.set_blocking(process.stdout.fileno(), False)
+    while time.monotonic() < deadline:
+        chunk = process.stdout.read() or ""
+        seen += chunk
+        if "Press Ctrl-C to stop." in seen:
+            return seen
+        if process.poll() is not None:
+            break
+        time.sleep(0.1)
+    raise AssertionError(f"relay up printed no banner: {seen!r}")
+
+
+class TestRelayUp:
+    """From an empty directory: embedded database, simulator, four services, a demo tenant."""
+
+    def test_up_prints_key_and_account_and_a_message_reaches_read(
+        self, tmp_path: Path, settings: Settings
+    ) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RELAY_")}
+        port = embedded.free_port
+        env.update({
+            "RELAY_AMQP_URL": settings.amqp_url,
+            "RELAY_GATEWAY_PORT": str(port()), "RELAY_INGEST_PORT": str(port()),
+            "RELAY_STATS_PORT": str(port()), "RELAY_SENDER_PORT": str(port()),
+            "RELAY_SIM_PORT": str(port()),
+        })
+        process = subprocess.Popen(
+            [sys.executable, "-m", "relay.cli", "up"], cwd=tmp_path, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
+        )
+        try:
+            banner = _wait_for_banner(process, timeout=90)
+            key = re.search(r"API key\s+(\S+)", banner).group(1)  # type: ignore[union-attr]
+            account = re.search(r"Account id\s+(\S+)", banner).group(1)  # type: ignore[union-attr]
+            api = f"http://127.0.0.1:{env['RELAY_GATEWAY_PORT']}/api/v1"
+            body = json.dumps({"whatsappAccountId": account, "to": "+15551234567",
+                               "type": "Text", "content": "Hello from Relay"})
+            sent = subprocess.run(
+                ["curl", "-s", "-X", "POST", f"{api}/messages", "-H", f"Authorization: Bearer {key}",
+                 "-H", "Content-Type: application/json", "-d", body],
+                capture_output=True, text=True, check=True,
+            )
+            message_id = json.loads(sent.stdout)["data"]["id"]
+            deadline = time.monotonic() + 10
+            status = None
+            while time.monotonic() < deadline and status != "Read":
+                got = subprocess.run(
+                    ["curl", "-s", f"{api}/messages/{message_id}",
+                     "-H", f"Authorization: Bearer {key}"],
+                    capture_output=True, text=True, check=True,
+                )
+                status = json.loads(got.stdout)["data"]["status"]
+                time.sleep(0.2)
+            assert status == "Read"
+            # The embedded database's URL is recorded for other relay commands run here.
+            assert (tmp_path / ".relay" / "mongodb.url").exists()
+        finally:
+            os.killpg(process.pid, signal.SIGINT)
+            process.wait(60)
+        assert process.returncode == 0
+        assert not (tmp_path / ".relay" / "mongodb.url").exists()
