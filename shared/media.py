@@ -7,7 +7,9 @@ from a file name or a ``Content-Type`` header.
 from __future__ import annotations
 
 import asyncio
+import io
 import uuid
+import zipfile
 from pathlib import Path
 from typing import Protocol
 
@@ -27,34 +29,101 @@ KIND_OF: dict[str, str] = {
 SNIFF_BYTES = 4096
 
 
+# ISO base media brands that are not MP4 video (HEIF/AVIF stills, QuickTime, 3GPP, M4A audio).
+_FTYP_OTHER: dict[bytes, str] = {
+    **dict.fromkeys((b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"),
+                    "image/heic"),
+    b"avif": "image/avif", b"avis": "image/avif", b"qt  ": "video/quicktime",
+    **dict.fromkeys((b"3gp4", b"3gp5", b"3gp6", b"3g2a"), "video/3gpp"),
+    **dict.fromkeys((b"M4A ", b"M4B ", b"M4P "), "audio/mp4"),
+}
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+def _mpeg_audio_frame(head: bytes) -> bool:
+    # 11 sync bits, then a version that is not "reserved" and a layer that is not 00 (ADTS AAC).
+    return (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0
+            and head[1] & 0x18 != 0x08 and head[1] & 0x06 != 0)
+
+
 def sniff(head: bytes) -> str | None:
     """The MIME type of a file from its first bytes, if it is one Relay accepts."""
+    found = identify(head)
+    return found if allowed(found) else None
+
+
+def identify(head: bytes) -> str | None:
+    """The MIME type the first bytes show, accepted or not (None when unrecognised).
+
+    Containers are judged from the head alone: an OLE2 file counts as a Word document and a ZIP
+    whose head names ``word/`` as DOCX; :func:`sniff_file` checks both against the whole file.
+    """
     if head.startswith(b"\xff\xd8\xff"):
         return "image/jpeg"
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
         return "image/png"
     if head[:6] in (b"GIF87a", b"GIF89a"):
         return "image/gif"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
-        return "audio/wav"
+    if head[:4] == b"RIFF":
+        return {b"WEBP": "image/webp", b"WAVE": "audio/wav", b"AVI ": "video/x-msvideo"}.get(
+            head[8:12], "application/octet-stream")
     if head[4:8] == b"ftyp":
-        brand = head[8:12]
-        return "audio/mp4" if brand in (b"M4A ", b"M4B ") else "video/mp4"
+        return _FTYP_OTHER.get(head[8:12], "video/mp4")
     if head[:4] in (b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3"):
         return "video/mpeg"
-    if head.startswith(b"ID3") or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
+    if head.startswith(b"ID3") or _mpeg_audio_frame(head):
         return "audio/mpeg"
     if head.startswith(b"OggS"):
         return "audio/ogg"
     if head.startswith(b"%PDF-"):
         return "application/pdf"
-    if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+    if head.startswith(OLE2_MAGIC):
         return "application/msword"
-    if head.startswith(b"PK\x03\x04") and b"word/" in head:
-        return "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    if head.startswith(b"PK\x03\x04"):
+        return DOCX if b"word/" in head else "application/zip"
+    return _other(head)
+
+
+_OTHER_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"MZ", "application/x-msdownload"), (b"\x7fELF", "application/x-executable"),
+    (b"\x1f\x8b", "application/gzip"), (b"Rar!", "application/vnd.rar"),
+    (b"7z\xbc\xaf\x27\x1c", "application/x-7z-compressed"), (b"BM", "image/bmp"),
+    (b"II*\x00", "image/tiff"), (b"MM\x00*", "image/tiff"), (b"fLaC", "audio/flac"),
+    (b"\x1aE\xdf\xa3", "video/webm"), (b"<?xml", "application/xml"),
+)
+
+
+def _other(head: bytes) -> str | None:
+    for magic, mime in _OTHER_MAGIC:
+        if head.startswith(magic):
+            return mime
+    start = head.lstrip()[:15].lower()
+    if start.startswith((b"<!doctype html", b"<html")):
+        return "text/html"
     return None
+
+
+def sniff_file(data: bytes) -> str | None:
+    """Like :func:`sniff`, with containers confirmed against the whole file.
+
+    An OLE2 file is a Word document only with a ``WordDocument`` stream (not Excel, Outlook …);
+    a ZIP is DOCX only when it holds ``word/document.xml``.
+    """
+    found = identify(data[:SNIFF_BYTES])
+    if found == "application/msword" and "WordDocument".encode("utf-16-le") not in data:
+        return None
+    if found in (DOCX, "application/zip"):
+        found = DOCX if _zip_has(data, "word/document.xml") else None
+    return found if allowed(found) else None
+
+
+def _zip_has(data: bytes, name: str) -> bool:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return name in archive.namelist()
+    except (zipfile.BadZipFile, ValueError, OSError):
+        return False
 
 
 def allowed(mime: str | None) -> bool:
