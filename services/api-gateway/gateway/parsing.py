@@ -1,0 +1,79 @@
+"""Turning a request's JSON body and query string into pydantic models, safely.
+
+Query keys that could smuggle MongoDB operators (``status[$ne]``, ``$where``) and repeated keys
+are refused before any model sees them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+from gateway.errors import ApiError, from_validation, validation_error
+
+M = TypeVar("M", bound=BaseModel)
+FORBIDDEN_QUERY_CHARS = frozenset("[]$")
+
+
+class Body(BaseModel):
+    """Base of request bodies: camelCase, unknown fields refused by name."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid",
+                              str_strip_whitespace=False)
+
+
+class Query(BaseModel):
+    """Base of query-string models: camelCase; unknown keys refused too."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """The body as a JSON object, or a 400 saying what is wrong with it."""
+    raw = await request.read()
+    if not raw.strip():
+        raise validation_error("Request body must be a JSON object")
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise validation_error(f"Request body is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise validation_error("Request body must be a JSON object")
+    return value
+
+
+async def parse_body(request: web.Request, model: type[M]) -> M:
+    """Validate the JSON body against ``model`` (a :class:`Body`)."""
+    data = await read_json(request)
+    return validate(model, data)
+
+
+def validate(model: type[M], data: dict[str, Any]) -> M:
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise from_validation(exc) from None
+
+
+def query_dict(request: web.Request) -> dict[str, str]:
+    """The query string as a flat dict; operator-looking and repeated keys refused."""
+    result: dict[str, str] = {}
+    for key, value in request.query.items():
+        if FORBIDDEN_QUERY_CHARS & set(key):
+            raise ApiError(400, f"Query parameter {key!r} is not allowed", "VALIDATION_ERROR",
+                           [{"field": key, "message": "Operators are not accepted in queries"}])
+        if key in result:
+            raise validation_error(f"Query parameter {key!r} is repeated", key)
+        result[key] = value
+    return result
+
+
+def parse_query(request: web.Request, model: type[M]) -> M:
+    """Validate the query string against ``model`` (a :class:`Query`)."""
+    return validate(model, query_dict(request))
