@@ -123,7 +123,9 @@ class Broker:
         """Consume ``queue_name`` on its own channel, dispatching validated payloads."""
         channel = await self.connection.channel()
         await channel.set_qos(prefetch_count=prefetch)
-        queue = await channel.get_queue(queue_name, ensure=False)
+        # A passive declare (not get_queue) registers the queue with the robust channel, so the
+        # consumer is restored after a reconnect (a broker restart).
+        queue = await channel.declare_queue(queue_name, passive=True)
         adapter: TypeAdapter[Any] = TypeAdapter(model)
 
         async def on_message(message: AbstractIncomingMessage) -> None:
