@@ -1,0 +1,84 @@
+"""Where the embedded server (nx-27017) deviates from MongoDB, pinned, with the form Relay uses
+that is correct on both. See docs/DEVIATIONS.md."""
+
+from __future__ import annotations
+
+import pytest
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from shared.db import Database
+
+pytestmark = pytest.mark.integration
+
+
+class TestDottedUpserts:
+    """An upsert with a dotted path may store a literal dotted key; find_one_and_update doesn't."""
+
+    async def test_update_one_upsert_with_dotted_path_is_one_of_two_shapes(self, db: Database):
+        await db.pin.update_one({"_id": "a"}, {"$inc": {"days.d1.sent": 1}}, upsert=True)
+        doc = await db.pin.find_one({"_id": "a"})
+        assert doc in ({"_id": "a", "days": {"d1": {"sent": 1}}},  # MongoDB
+                       {"_id": "a", "days.d1.sent": 1})             # nx-27017 0.8.1
+
+    async def test_find_one_and_update_upsert_nests_correctly(self, db: Database):
+        doc = await db.pin.find_one_and_update(
+            {"_id": "b"}, {"$inc": {"days.d1.sent": 1}}, upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        assert doc == {"_id": "b", "days": {"d1": {"sent": 1}}}
+
+    async def test_dotted_update_of_an_existing_document_nests_correctly(self, db: Database):
+        await db.pin.insert_one({"_id": "c", "days": {}})
+        await db.pin.update_one({"_id": "c"}, {"$inc": {"days.d1.sent": 2}})
+        assert await db.pin.find_one({"_id": "c"}) == {"_id": "c", "days": {"d1": {"sent": 2}}}
+
+
+class TestConditionalUpsert:
+    """The daily limit's counter: a conditional upsert that cannot match must not create a twin."""
+
+    async def test_full_counter_returns_none_or_raises_and_never_duplicates(self, db: Database):
+        await db.pin.insert_one({"_id": "acc:day", "count": 3})
+        try:
+            result = await db.pin.find_one_and_update(
+                {"_id": "acc:day", "count": {"$lt": 3}}, {"$inc": {"count": 1}}, upsert=True
+            )
+        except DuplicateKeyError:  # MongoDB
+            result = None
+        assert result is None  # nx-27017 returns None without inserting
+        assert await db.pin.count_documents({}) == 1
+        assert (await db.pin.find_one({"_id": "acc:day"}))["count"] == 3
+
+
+class TestArrays:
+    """$push of a subdocument is corrupted by nx-27017; $push of scalars and $addToSet work."""
+
+    async def test_push_of_a_subdocument_is_one_of_two_shapes(self, db: Database):
+        await db.pin.insert_one({"_id": "d", "arr": []})
+        await db.pin.update_one({"_id": "d"}, {"$push": {"arr": {"k": 1}}})
+        assert (await db.pin.find_one({"_id": "d"}))["arr"] in ([{"k": 1}], ['{"k":1}'])
+
+    async def test_push_of_scalars_and_add_to_set_on_an_existing_array_work(self, db: Database):
+        await db.pin.insert_one({"_id": "e", "arr": [], "set": []})
+        await db.pin.update_one({"_id": "e"}, {"$push": {"arr": "s"}, "$addToSet": {"set": 3}})
+        await db.pin.update_one({"_id": "e"}, {"$addToSet": {"set": 3}})
+        assert await db.pin.find_one({"_id": "e"}) == {"_id": "e", "arr": ["s"], "set": [3]}
+
+    async def test_add_to_set_on_a_missing_field_is_one_of_two_shapes(self, db: Database):
+        await db.pin.insert_one({"_id": "f"})
+        await db.pin.update_one({"_id": "f"}, {"$addToSet": {"set": 3}})
+        assert await db.pin.find_one({"_id": "f"}) in (
+            {"_id": "f", "set": [3]},  # MongoDB
+            {"_id": "f"},              # nx-27017 0.8.1 silently does nothing
+        )
+
+
+class TestTimestamps:
+    """Datetimes come back timezone-aware UTC (the client is created with tz_aware=True)."""
+
+    async def test_datetimes_are_aware(self, db: Database):
+        from shared.models import utcnow
+
+        now = utcnow()
+        await db.pin.insert_one({"_id": "t", "at": now})
+        assert (await db.pin.find_one({"_id": "t"}))["at"] == now
