@@ -54,12 +54,14 @@ class Broker:
         self._connection: AbstractRobustConnection | None = None
         self._exchanges: dict[str, AbstractExchange] = {}
         self._consumers: list[tuple[AbstractQueue, str]] = []
+        self._publisher: Any = None
 
     async def connect(self, *, timeout: float = 10.0) -> None:
         """Connect, declare the topology and open the publisher channel."""
         self._connection = await aio_pika.connect_robust(self._url, timeout=timeout)
         channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
         self._exchanges = await topology.declare(channel, shards=self.shards)
+        self._publisher = channel
 
     @property
     def connection(self) -> AbstractRobustConnection:
@@ -98,6 +100,26 @@ class Broker:
             )
         except (DeliveryError, PikaPublishError, AMQPError, ConnectionError, TimeoutError, RuntimeError) as exc:
             raise PublishError(f"publish to {exchange}/{routing_key} failed: {exc!r}") from exc
+
+    async def publish_to_queue(
+        self, queue: str, body: BaseModel | dict[str, Any] | bytes, *,
+        headers: dict[str, Any] | None = None, timeout: float = 10.0,
+    ) -> None:
+        """Publish straight to the queue named ``queue`` (the default exchange), with confirms."""
+        if isinstance(body, BaseModel):
+            payload = body.model_dump_json(by_alias=True, exclude_none=True).encode()
+        elif isinstance(body, dict):
+            payload = json.dumps(body, default=str).encode()
+        else:
+            payload = body
+        message = topology.persistent(payload, headers=headers or {})
+        try:
+            await self._publisher.default_exchange.publish(
+                message, routing_key=queue, mandatory=True, timeout=timeout
+            )
+        except (DeliveryError, PikaPublishError, AMQPError, ConnectionError, TimeoutError,
+                RuntimeError, AttributeError) as exc:
+            raise PublishError(f"publish to queue {queue} failed: {exc!r}") from exc
 
     async def defer(
         self, routing_key: str, body: bytes, *, delay_ms: float, headers: dict[str, Any]
