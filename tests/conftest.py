@@ -36,22 +36,48 @@ def rabbitmq() -> None:
     embedded.ensure_rabbitmq()
 
 
+class VhostPool:
+    """Fresh RabbitMQ vhosts, created in batches (one rabbitmqctl call each), all deleted at
+    the end of the session."""
+
+    def __init__(self, batch: int = 20) -> None:
+        self._batch = batch
+        self._free: list[str] = []
+        self.created: list[str] = []
+
+    def take(self) -> str:
+        if not self._free:
+            names = [f"relay-test-{uuid.uuid4().hex[:12]}" for _ in range(self._batch)]
+            self._free = embedded.create_vhosts(names)
+            self.created += names
+        return self._free.pop()
+
+
+@pytest.fixture(scope="session")
+def vhost_pool(rabbitmq: None) -> Iterator[VhostPool]:
+    pool = VhostPool()
+    yield pool
+    embedded.delete_vhosts(pool.created)
+
+
 @pytest.fixture
-def amqp_url(rabbitmq: None) -> Iterator[str]:
+def amqp_url(vhost_pool: VhostPool) -> str:
     """A fresh vhost per test: durable queues of other tests cannot leak in."""
-    name = f"relay-test-{uuid.uuid4().hex[:12]}"
-    url = embedded.create_vhost(name)
-    yield url
-    embedded.delete_vhost(name)
+    return vhost_pool.take()
 
 
 @pytest.fixture
-def settings(mongo_url: str, amqp_url: str, tmp_path: Path) -> Settings:
+def db_name() -> str:
+    return f"relay_test_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def settings(mongo_url: str, amqp_url: str, db_name: str, tmp_path: Path) -> Settings:
     """Settings for one test: its own database, vhost, data dir and free ports."""
     port = embedded.free_port
     return load_settings(
         mongodb_url=mongo_url,
-        mongodb_db=f"relay_test_{uuid.uuid4().hex[:12]}",
+        mongodb_db=db_name,
         amqp_url=amqp_url,
         data_dir=tmp_path / "relay",
         gateway_port=port(), ingest_port=port(), stats_port=port(), sender_port=port(),
@@ -64,12 +90,13 @@ def settings(mongo_url: str, amqp_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def db(settings: Settings) -> AsyncIterator[Database]:
-    client = connect(settings.database_url)
-    database = client[settings.mongodb_db]
+async def db(mongo_url: str, db_name: str) -> AsyncIterator[Database]:
+    """The test's own database (the same one ``settings`` names), with every index."""
+    client = connect(mongo_url)
+    database = client[db_name]
     await ensure_indexes(database)
     yield database
-    await client.drop_database(settings.mongodb_db)
+    await client.drop_database(db_name)
     await client.close()
 
 
