@@ -38,9 +38,10 @@ class FailureRule:
         """Build a rule from the ``/_sim/fail`` body; raise :class:`ControlError` if invalid."""
         if not isinstance(body, dict):
             raise ControlError("the body must be a JSON object")
+        times = _optional_int(body, "times")
         rule = cls(
             code=_optional_int(body, "code"),
-            times=_optional_int(body, "times") or 1,
+            times=1 if times is None else times,
             http_status=_optional_int(body, "httpStatus"),
             to=_optional_str(body, "to"),
             phone_number_id=_optional_str(body, "phoneNumberId"),
