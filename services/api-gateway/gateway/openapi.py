@@ -30,7 +30,8 @@ SCOPES = {
     "accounts:write": "Register and change WhatsApp accounts.",
 }
 ERROR_CODES = {
-    400: "VALIDATION_ERROR, WHATSAPP_ACCOUNT_NOT_CONNECTED or DAILY_LIMIT_REACHED",
+    400: "A client mistake: VALIDATION_ERROR (sends also WHATSAPP_ACCOUNT_NOT_CONNECTED, "
+         "DAILY_LIMIT_REACHED)",
     401: "UNAUTHORIZED: missing or unknown API key", 403: "FORBIDDEN: the key lacks the scope",
     404: "NOT_FOUND: no such resource for this user", 409: "CONFLICT",
     413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE", 429: "RATE_LIMITED",
