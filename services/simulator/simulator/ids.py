@@ -8,9 +8,11 @@ import secrets
 
 
 def wamid(wa_id: str) -> str:
-    """A fresh ``wamid.`` id: base64 of the recipient plus random bytes, as Meta's look."""
-    raw = b"\x18\x0b" + wa_id.encode()[:20] + b"\x15\x02\x00\x11\x18\x12" + secrets.token_bytes(18)
-    return "wamid." + base64.b64encode(raw).decode().rstrip("=")
+    """A fresh ``wamid.`` id laid out as Meta's: base64 of the recipient and a random hex tag."""
+    recipient = wa_id.encode()[:20]
+    tag = secrets.token_hex(9).upper().encode()
+    raw = b"\x1c\x18" + bytes([len(recipient)]) + recipient + b"\x15\x02\x00\x11\x18\x12" + tag
+    return "wamid." + base64.b64encode(raw + b"\x00").decode()
 
 
 def media_id() -> str:

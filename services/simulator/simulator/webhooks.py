@@ -75,7 +75,7 @@ class WebhookPoster:
                 await response.read()
                 return response.status
         except (TimeoutError, aiohttp.ClientError) as exc:
-            log.info("webhook_unreachable", error=type(exc).__name__)
+            log.debug("webhook_unreachable", error=type(exc).__name__)
             return None
 
     async def deliver(self, body: bytes, *, kind: str, first_status: int | None = None) -> bool:

@@ -15,7 +15,7 @@ from tests.conftest import eventually
 from tests.integration.simulator.conftest import SECRET, Sim
 
 pytestmark = pytest.mark.integration
-WAMID = re.compile(r"^wamid\.[A-Za-z0-9+/]{20,}$")
+WAMID = re.compile(r"^wamid\.HBg[A-Za-z0-9+/]+=*$")
 
 
 class TestSend:
