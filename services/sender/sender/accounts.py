@@ -1,0 +1,64 @@
+"""Accounts as the sender needs them: number id, decrypted token, rate, status (cached briefly)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from shared.db import Database
+from shared.models import AccountStatus, utcnow
+from shared.secrets import TokenCipher
+
+CACHE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    phone_number_id: str
+    token: str
+    rate_per_minute: int
+    connected: bool
+
+
+class Accounts:
+    """Reads ``accounts`` through a short cache; marks an account Disconnected on a token error."""
+
+    def __init__(self, db: Database, cipher: TokenCipher, *, ttl: float = CACHE_SECONDS) -> None:
+        self._db = db
+        self._cipher = cipher
+        self._ttl = ttl
+        self._cache: dict[str, tuple[float, Account | None]] = {}
+
+    async def get(self, account_id: str) -> Account | None:
+        hit = self._cache.get(account_id)
+        if hit and time.monotonic() - hit[0] < self._ttl:
+            return hit[1]
+        doc = await self._db.accounts.find_one({"_id": account_id})
+        account = self._from_doc(doc) if doc else None
+        self._cache[account_id] = (time.monotonic(), account)
+        if len(self._cache) > 50_000:
+            self._cache.clear()
+        return account
+
+    def _from_doc(self, doc: dict[str, Any]) -> Account:
+        try:
+            token = self._cipher.decrypt(doc["accessToken"])
+        except (ValueError, KeyError):
+            token = ""
+        return Account(
+            id=doc["_id"], phone_number_id=str(doc["phoneNumberId"]), token=token,
+            rate_per_minute=int(doc.get("ratePerMinute") or 20),
+            connected=doc.get("status", AccountStatus.CONNECTED) == AccountStatus.CONNECTED
+            and bool(token),
+        )
+
+    async def disconnect(self, account_id: str, reason: str) -> None:
+        """The token no longer works (0/190): the account needs a new one."""
+        await self._db.accounts.update_one(
+            {"_id": account_id},
+            {"$set": {"status": AccountStatus.DISCONNECTED.value, "updatedAt": utcnow(),
+                      "disconnectedReason": reason}},
+        )
+        self._cache.pop(account_id, None)

@@ -1,0 +1,102 @@
+"""What every handler gets: the wired dependencies, and the account paces this process owns."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+
+from sender.accounts import Account, Accounts
+from sender.metrics import SenderMetrics
+from sender.pacing import WINDOW_SECONDS, AccountPace, Clock, Pacer
+from sender.ports import BrokerPort, CloudPort, FetcherPort
+from shared.db import Database
+from shared.media import MediaStore
+from shared.models import MessageStatus
+from shared.settings import Settings
+from shared.store import EventOutbox
+from shared.topology import shard_key, shard_of
+
+log = structlog.get_logger("relay.sender")
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass
+class Context:
+    """The sender's dependencies, passed to every handler (built by ``bootstrap``)."""
+
+    settings: Settings
+    db: Database
+    broker: BrokerPort
+    cloud: CloudPort
+    store: MediaStore
+    fetcher: FetcherPort
+    accounts: Accounts
+    pacer: Pacer
+    metrics: SenderMetrics
+    clock: Clock
+    process_id: str
+    outbox: EventOutbox | None = None
+    sleep: Sleep = asyncio.sleep
+    semaphore: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(10))
+    _seeding: dict[str, asyncio.Future[AccountPace]] = field(default_factory=dict)
+
+    def now_dt(self) -> datetime:
+        return to_datetime(self.clock())
+
+    def route(self, account_id: str) -> str:
+        return shard_key(shard_of(account_id, self.broker.shards))
+
+    async def pace_for(self, account: Account) -> AccountPace:
+        """The account's pace; the first time, seeded from MongoDB (the previous owner's sends)."""
+        pace = self.pacer.get(account.id)
+        if pace is not None:
+            pace.set_rate(account.rate_per_minute)
+            return pace
+        pending = self._seeding.get(account.id)
+        if pending is None:
+            pending = asyncio.ensure_future(self._seed(account))
+            self._seeding[account.id] = pending
+            pending.add_done_callback(lambda _: self._seeding.pop(account.id, None))
+        return await asyncio.shield(pending)
+
+    async def _seed(self, account: Account) -> AccountPace:
+        times = await recent_attempts(self.db, account.id, now=self.clock(),
+                                      claim_timeout=self.settings.claim_timeout_seconds)
+        if times:
+            log.info("pace_seeded", account_id=account.id, recent=len(times))
+        return self.pacer.create(account.id, account.rate_per_minute, times)
+
+
+def to_datetime(at: float) -> datetime:
+    """A clock reading as a tz-aware datetime in MongoDB's millisecond precision."""
+    value = datetime.fromtimestamp(at, UTC)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+async def recent_attempts(
+    db: Database, account_id: str, *, now: float, claim_timeout: float
+) -> list[float]:
+    """Send attempts of the account that still count in the window, conservatively.
+
+    A message keeps only its last ``attemptedAt``; all its ``attempts`` are counted at that time
+    (never earlier than they were). Claims still live count as attempts finishing now.
+    """
+    since = to_datetime(now - WINDOW_SECONDS - 1)
+    times: list[float] = []
+    query: dict[str, Any] = {"whatsappAccountId": account_id, "attemptedAt": {"$gt": since}}
+    async for doc in db.messages.find(query, {"attemptedAt": 1, "attempts": 1}):
+        times += [doc["attemptedAt"].timestamp() + 0.001] * max(1, int(doc.get("attempts") or 1))
+    claimed = {
+        "whatsappAccountId": account_id, "status": MessageStatus.QUEUED.value,
+        "claimedBy": {"$ne": None},
+        "claimedAt": {"$gt": to_datetime(now) - timedelta(seconds=claim_timeout)},
+    }
+    async for _ in db.messages.find(claimed, {"_id": 1}):
+        times.append(now)
+    return times

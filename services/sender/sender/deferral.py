@@ -1,0 +1,62 @@
+"""Deferring a command through the delay queues instead of holding it (no head-of-line blocking).
+
+A deferred command carries ``x-relay-not-before`` (epoch seconds); the delay queues round down to
+a bucket, so a command that comes back early is deferred again for the rest. ``x-relay-planned``
+marks a command whose pacing slot is already planned: on return it goes straight to the gate.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sender.context import Context
+from shared.models import Model
+
+NOT_BEFORE = "x-relay-not-before"
+PLANNED = "x-relay-planned"
+ATTEMPT = "x-relay-attempt"
+# Waits up to this long are held in memory (a sub-bucket remainder); longer ones are deferred.
+HOLD_SECONDS = 0.1
+
+
+def not_before(headers: dict[str, Any]) -> float:
+    try:
+        return float(headers.get(NOT_BEFORE) or 0.0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def relay_headers(headers: dict[str, Any]) -> dict[str, Any]:
+    """Only Relay's own headers travel on (not the broker's ``x-death`` history)."""
+    return {k: v for k, v in headers.items() if k in (NOT_BEFORE, PLANNED, ATTEMPT)}
+
+
+async def defer(
+    ctx: Context, command: Model, account_id: str, *, until: float, reason: str,
+    headers: dict[str, Any] | None = None, planned: bool = False,
+) -> None:
+    """Publish ``command`` to come back to its shard at ``until`` (confirmed before the ack)."""
+    carried = relay_headers(headers or {})
+    carried[NOT_BEFORE] = float(until)
+    if planned:
+        carried[PLANNED] = 1
+    else:
+        carried.pop(PLANNED, None)
+    delay_ms = max(0.0, (until - ctx.clock()) * 1000)
+    await ctx.broker.defer(ctx.route(account_id), command.to_json(), delay_ms=delay_ms,
+                           headers=carried)
+    ctx.metrics.deferrals.labels(reason).inc()
+
+
+async def wait_or_defer(
+    ctx: Context, command: Model, account_id: str, headers: dict[str, Any], reason: str
+) -> bool:
+    """Honour ``x-relay-not-before``: True if the command may go on now (after a short hold)."""
+    remaining = not_before(headers) - ctx.clock()
+    if remaining > HOLD_SECONDS:
+        await defer(ctx, command, account_id, until=not_before(headers), reason=reason,
+                    headers=headers, planned=bool(headers.get(PLANNED)))
+        return False
+    if remaining > 0:
+        await ctx.sleep(remaining)
+    return True

@@ -1,0 +1,190 @@
+"""``SendMessage``: pace, claim, send once, record — or defer, retry, or fail with a reason.
+
+The order matters: the pacing plan is consulted before the message is even read, so a backlog
+is deferred at broker speed; the claim comes only once the window has a place reserved; the
+``wamid`` is recorded the moment the Cloud API answers.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from sender import outcomes, payload
+from sender.accounts import Account
+from sender.context import Context
+from sender.deferral import HOLD_SECONDS, PLANNED, defer, wait_or_defer
+from sender.media import MediaRefused
+from sender.metrics import code_label
+from sender.pacing import AccountPace
+from shared.cloudapi import CloudApiError, ErrorClass
+from shared.models import MessageStatus, SendMessage
+
+log = structlog.get_logger("relay.sender")
+
+NOT_CONNECTED = "WhatsApp account is not connected"
+
+
+async def handle(cmd: SendMessage, headers: dict[str, Any], *, ctx: Context) -> None:
+    """Handle one send command; returning means the command may be acknowledged."""
+    structlog.contextvars.bind_contextvars(message_id=cmd.message_id,
+                                           account_id=cmd.whatsapp_account_id)
+    try:
+        if not await wait_or_defer(ctx, cmd, cmd.whatsapp_account_id, headers, "early"):
+            return
+        account = await ctx.accounts.get(cmd.whatsapp_account_id)
+        pace = await ctx.pace_for(account) if account and ctx.pacer.enabled else None
+        slot = None
+        if pace is not None and not headers.get(PLANNED):
+            slot = pace.planner.plan(ctx.clock())
+            if slot - ctx.clock() > HOLD_SECONDS:
+                await defer(ctx, cmd, cmd.whatsapp_account_id, until=slot, reason="pacing",
+                            headers=headers, planned=True)
+                return
+        used = await _send_or_settle(ctx, cmd, headers, account, pace)
+        if not used and pace is not None and slot is not None:
+            pace.planner.release(slot)
+    finally:
+        structlog.contextvars.unbind_contextvars("message_id", "account_id")
+
+
+async def _send_or_settle(
+    ctx: Context, cmd: SendMessage, headers: dict[str, Any], account: Account | None,
+    pace: AccountPace | None,
+) -> bool:
+    """Send the message if it should go now; False if it did not use its pacing slot."""
+    doc = await ctx.db.messages.find_one({"_id": cmd.message_id})
+    if doc is None or doc.get("status") != MessageStatus.QUEUED:
+        log.info("not_sendable", status=doc and doc.get("status"))
+        return False
+    scheduled = _scheduled_at(doc)
+    if scheduled is not None and scheduled - ctx.clock() > HOLD_SECONDS:
+        await defer(ctx, cmd, cmd.whatsapp_account_id, until=scheduled, reason="scheduled")
+        return False
+    if account is None or not account.connected:
+        await outcomes.record_failed(ctx, doc, NOT_CONNECTED)
+        ctx.metrics.sends.labels("failed", "not_connected").inc()
+        return False
+    if pace is not None and (wait := pace.recipient_wait(doc["to"], ctx.clock())) > 0:
+        await defer(ctx, cmd, cmd.whatsapp_account_id, until=ctx.clock() + wait,
+                    reason="pair_limit")
+        return False
+    return await _gated_send(ctx, cmd, headers, account, pace)
+
+
+async def _gated_send(
+    ctx: Context, cmd: SendMessage, headers: dict[str, Any], account: Account,
+    pace: AccountPace | None,
+) -> bool:
+    if pace is not None and not await _reserve(ctx, pace):
+        wait = pace.window.wait(ctx.clock())
+        await defer(ctx, cmd, account.id, until=ctx.clock() + (wait or 0.05), reason="window",
+                    headers=headers, planned=True)
+        return True  # keeps its slot: it comes back first
+    doc = await outcomes.claim(ctx, cmd.message_id)
+    if doc is None:
+        if pace is not None:
+            pace.window.cancel()
+        log.info("not_claimable")
+        return False
+    await _attempt(ctx, cmd, doc, account, pace)
+    return True
+
+
+async def _reserve(ctx: Context, pace: AccountPace) -> bool:
+    """A place in the window now, holding the command at most ``HOLD_SECONDS`` for it."""
+    deadline = time.monotonic() + HOLD_SECONDS
+    while not pace.window.try_acquire(ctx.clock()):
+        wait = pace.window.wait(ctx.clock())
+        left = deadline - time.monotonic()
+        if left <= 0 or (wait is not None and wait > left):
+            return False
+        await ctx.sleep(min(wait if wait else 0.01, left))
+    return True
+
+
+async def _attempt(
+    ctx: Context, cmd: SendMessage, doc: dict[str, Any], account: Account,
+    pace: AccountPace | None,
+) -> None:
+    """One Cloud API attempt of a claimed message, and its outcome."""
+    try:
+        body = await payload.build(ctx, doc, account)
+        wamid = await _call(ctx, account, body)
+    except MediaRefused as exc:
+        _complete(ctx, pace)
+        await outcomes.record_failed(ctx, doc, str(exc))
+        ctx.metrics.sends.labels("failed", "media").inc()
+        return
+    except CloudApiError as exc:
+        at = _complete(ctx, pace)
+        await _on_error(ctx, cmd, doc, account, pace, exc, at)
+        return
+    except BaseException:
+        _complete(ctx, pace)
+        raise
+    at = _complete(ctx, pace)
+    await outcomes.record_sent(ctx, doc, wamid, at)
+    ctx.metrics.sends.labels("sent", "").inc()
+    log.info("sent", wamid=wamid, attempts=doc.get("attempts"))
+
+
+async def _call(ctx: Context, account: Account, body: dict[str, Any]) -> str:
+    async with ctx.semaphore:
+        ctx.metrics.in_flight.inc()
+        started = time.perf_counter()
+        try:
+            return await ctx.cloud.send(account.phone_number_id, account.token, body)
+        finally:
+            ctx.metrics.send_duration.observe(time.perf_counter() - started)
+            ctx.metrics.in_flight.dec()
+
+
+def _complete(ctx: Context, pace: AccountPace | None) -> float:
+    """Count the attempt at its completion time (after the answer: never before the receipt)."""
+    at = ctx.clock()
+    if pace is not None:
+        pace.window.complete(at)
+    return at
+
+
+async def _on_error(
+    ctx: Context, cmd: SendMessage, doc: dict[str, Any], account: Account,
+    pace: AccountPace | None, exc: CloudApiError, at: float,
+) -> None:
+    reason = exc.readable()
+    label = code_label(exc.code, network=exc.http_status is None)
+    attempts = int(doc.get("attempts") or 1)
+    log.warning("send_error", error=reason, kind=exc.kind.value, attempts=attempts)
+    if exc.kind is ErrorClass.AUTH:
+        await ctx.accounts.disconnect(account.id, reason)
+        await outcomes.record_failed(ctx, doc, f"{NOT_CONNECTED}: {reason}", at=at)
+        ctx.metrics.sends.labels("failed", label).inc()
+    elif exc.kind is ErrorClass.FINAL or attempts >= ctx.settings.max_attempts:
+        await outcomes.record_failed(ctx, doc, reason, at=at)
+        ctx.metrics.sends.labels("failed", label).inc()
+    else:
+        delay = ctx.settings.retry_base_seconds * 2 ** (attempts - 1)
+        if exc.kind is ErrorClass.PAIR_LIMIT and pace is not None:
+            pace.back_off_recipient(doc["to"], at + delay)
+        # Deferred first, released second: a crash in between leaves a stale claim, which the
+        # sweeper reclaims; the other order could leave a Queued message with no command.
+        await defer(ctx, cmd, account.id, until=at + delay, reason="retry")
+        await outcomes.release(ctx, doc, reason, at)
+        ctx.metrics.sends.labels("retried", label).inc()
+        ctx.metrics.retries.inc()
+
+
+def _scheduled_at(doc: dict[str, Any]) -> float | None:
+    value = doc.get("scheduledFor")
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return None
+    return None

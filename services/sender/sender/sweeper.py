@@ -1,0 +1,104 @@
+"""Nothing lost: the periodic sweep every sender runs (idempotent, safe with several at once).
+
+- messages stored ``Queued`` whose send command was never confirmed (``dispatched`` not set, the
+  gateway died in between) get their command published and are marked dispatched;
+- messages whose claim is older than the claim timeout (their sender died mid-send) get a new
+  command, then the stale claim is dropped — in that order, so a crash repeats, never loses;
+- events whose writer died before recording them are recorded (``sweep_pending_events``);
+- the dead-letter queue's depth is exported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from pymongo.errors import PyMongoError
+
+from sender.context import Context
+from shared import topology
+from shared.broker import PublishError
+from shared.models import MessageStatus, SendMessage
+from shared.store import sweep_pending_events
+
+log = structlog.get_logger("relay.sender.sweeper")
+
+UNDISPATCHED_AFTER_SECONDS = 5.0
+BATCH = 500
+
+
+class Sweeper:
+    """Runs :meth:`sweep` every ``outbox_sweep_seconds`` until cancelled."""
+
+    def __init__(self, ctx: Context, *, depth: Any = None) -> None:
+        self._ctx = ctx
+        self._depth = depth  # async (queue name) -> int | None, for the dead-letter gauge
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="sender-sweeper")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except (PyMongoError, PublishError) as exc:
+                log.warning("sweep_failed", error=repr(exc)[:300])
+            await asyncio.sleep(self._ctx.settings.outbox_sweep_seconds)
+
+    async def sweep(self) -> dict[str, int]:
+        """One pass; returns how many commands it published per reason."""
+        found = {"undispatched": await self.publish_undispatched(),
+                 "stale_claims": await self.reclaim_stale()}
+        if self._ctx.outbox is not None:
+            found["pending_events"] = await sweep_pending_events(self._ctx.db, self._ctx.outbox)
+        if self._depth is not None:
+            depth = await self._depth(topology.DEAD_QUEUE)
+            if depth is not None:
+                self._ctx.metrics.dead_letters.set(depth)
+        return found
+
+    async def publish_undispatched(self) -> int:
+        ctx = self._ctx
+        cutoff = ctx.now_dt() - timedelta(seconds=UNDISPATCHED_AFTER_SECONDS)
+        query = {"status": MessageStatus.QUEUED.value, "dispatched": {"$ne": True},
+                 "direction": "Outbound", "createdAt": {"$lt": cutoff}}
+        docs = await ctx.db.messages.find(query, limit=BATCH).to_list(None)
+        await asyncio.gather(*(self._publish(doc) for doc in docs))
+        if docs:
+            await ctx.db.messages.update_many(
+                {"_id": {"$in": [d["_id"] for d in docs]}}, {"$set": {"dispatched": True}}
+            )
+            log.info("published_undispatched", count=len(docs))
+        return len(docs)
+
+    async def reclaim_stale(self) -> int:
+        ctx = self._ctx
+        stale = ctx.now_dt() - timedelta(seconds=ctx.settings.claim_timeout_seconds)
+        query = {"status": MessageStatus.QUEUED.value, "claimedAt": {"$lt": stale}}
+        docs = await ctx.db.messages.find(query, limit=BATCH).to_list(None)
+        docs = [d for d in docs if d.get("claimedBy")]
+        await asyncio.gather(*(self._publish(doc) for doc in docs))
+        for doc in docs:
+            await ctx.db.messages.update_one(
+                {"_id": doc["_id"], "claimedBy": doc["claimedBy"], "claimedAt": doc["claimedAt"]},
+                {"$set": {"claimedBy": None}, "$unset": {"claimedAt": ""}},
+            )
+        if docs:
+            log.info("reclaimed_stale_claims", count=len(docs))
+        return len(docs)
+
+    async def _publish(self, doc: dict[str, Any]) -> None:
+        cmd = SendMessage(message_id=doc["_id"], whatsapp_account_id=doc["whatsappAccountId"],
+                          user_id=doc["userId"])
+        await self._ctx.broker.publish(topology.SEND, self._ctx.route(doc["whatsappAccountId"]),
+                                       cmd, message_id=doc["_id"])
