@@ -1,0 +1,180 @@
+"""Builds the ingest app: webhook routes, health and metrics, and the inbox worker.
+
+One ``cleanup_ctx`` per resource. The broker connects in the background and keeps trying, so the
+endpoint starts even while RabbitMQ is away and answers 503 (``/health/ready`` too) until it is
+back. Overrides (``publisher``, ``database``, ``cloud``, ``media_store``, ``registry``) let tests
+pass their own; ``with_worker=False`` runs the HTTP side alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import structlog
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from ingest.keys import CONNECTED, DATABASE, METRICS, PUBLISHER, REGISTRY, SETTINGS
+from ingest.media import MediaFetcher, MediaSource
+from ingest.metrics import IngestMetrics
+from ingest.ports import Publisher
+from ingest.webhook import MAX_BODY_BYTES, add_routes
+from ingest.worker import PARK_AFTER_SECONDS, InboxWorker
+from shared import topology
+from shared.broker import Broker
+from shared.cloudapi import CloudApi
+from shared.db import Database, connect, ensure_indexes, ping
+from shared.media import MediaStore, open_store
+from shared.observability import add_health_routes, metrics_middleware, request_duration
+from shared.secrets import TokenCipher
+from shared.settings import Settings
+from shared.store import EventOutbox
+
+log = structlog.get_logger("relay.ingest")
+
+CONNECT_RETRY_SECONDS = 1.0
+INBOX_PREFETCH = 16
+
+
+def create_app(
+    settings: Settings, *, publisher: Publisher | None = None, database: Database | None = None,
+    cloud: MediaSource | None = None, media_store: MediaStore | None = None,
+    registry: CollectorRegistry | None = None, with_worker: bool = True,
+    park_after_seconds: float = PARK_AFTER_SECONDS,
+) -> web.Application:
+    """The ingest application (not yet started)."""
+    registry = registry or CollectorRegistry()
+    app = web.Application(
+        client_max_size=MAX_BODY_BYTES,
+        middlewares=[metrics_middleware(request_duration(registry))],
+    )
+    app[SETTINGS] = settings
+    app[REGISTRY] = registry
+    app[METRICS] = IngestMetrics.create(registry)
+    app[CONNECTED] = asyncio.Event()
+    app.cleanup_ctx.append(_broker_ctx(publisher))
+    if with_worker:
+        app.cleanup_ctx.append(_database_ctx(database))
+        app.cleanup_ctx.append(
+            _worker_ctx(cloud=cloud, media_store=media_store, park_after=park_after_seconds)
+        )
+    add_routes(app)
+    add_health_routes(app, registry, lambda: _readiness(app, with_worker))
+    return app
+
+
+async def _readiness(app: web.Application, with_worker: bool) -> dict[str, bool]:
+    checks = {"broker": app[PUBLISHER].is_connected}
+    if with_worker:
+        checks["database"] = await ping(app[DATABASE])  # type: ignore[arg-type]
+    return checks
+
+
+def _broker_ctx(given: Publisher | None) -> Any:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        if given is not None:
+            app[PUBLISHER] = given
+            app[CONNECTED].set()
+            yield
+            return
+        settings = app[SETTINGS]
+        broker = Broker(settings.amqp_url, shards=settings.send_shards)
+        app[PUBLISHER] = broker
+        connecting = asyncio.create_task(
+            _connect_forever(broker, app[CONNECTED]), name="ingest-broker-connect"
+        )
+        yield
+        connecting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await connecting
+        with contextlib.suppress(Exception):
+            await broker.close()
+
+    return ctx
+
+
+async def _connect_forever(broker: Broker, connected: asyncio.Event) -> None:
+    while True:
+        try:
+            await broker.connect(timeout=5.0)
+        except Exception as exc:  # down, refused, or a vhost that is missing: keep trying
+            log.warning("broker_connect_failed", error=repr(exc)[:200])
+            await asyncio.sleep(CONNECT_RETRY_SECONDS)
+            continue
+        log.info("broker_connected")
+        connected.set()
+        return
+
+
+def _database_ctx(given: Database | None) -> Any:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        if given is not None:
+            app[DATABASE] = given
+            yield
+            return
+        settings = app[SETTINGS]
+        client = connect(settings.database_url)
+        app[DATABASE] = client[settings.mongodb_db]
+        yield
+        await client.close()
+
+    return ctx
+
+
+def _worker_ctx(
+    *, cloud: MediaSource | None, media_store: MediaStore | None, park_after: float
+) -> Any:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        db: Database = app[DATABASE]  # type: ignore[assignment]
+        broker = app[PUBLISHER]
+        own_cloud = CloudApi(settings.cloud_api_url, settings.whatsapp_api_version)
+        if cloud is None:
+            await own_cloud.start()
+        store = media_store or await open_store(
+            settings.media_store, data_dir=settings.data_dir, endpoint_url=settings.s3_endpoint_url
+        )
+        outbox = EventOutbox(db, broker)  # type: ignore[arg-type]
+        fetcher = MediaFetcher(
+            db=db, source=cloud or own_cloud, store=store,
+            cipher=TokenCipher(settings.secret_key), max_bytes=settings.media_max_bytes,
+            gateway_url=settings.gateway_url,
+        )
+        worker = InboxWorker(db=db, broker=broker, outbox=outbox, media=fetcher,  # type: ignore[arg-type]
+                             metrics=app[METRICS], park_after_seconds=park_after)
+        task = asyncio.create_task(
+            _start_worker(app[CONNECTED], broker, db, outbox, worker), name="ingest-worker"
+        )
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        if isinstance(broker, Broker):
+            await broker.cancel_consumers()
+        await outbox.stop()
+        if cloud is None:
+            await own_cloud.close()
+        if media_store is None:
+            await store.close()
+
+    return ctx
+
+
+async def _start_worker(
+    connected: asyncio.Event, broker: Any, db: Database, outbox: EventOutbox, worker: InboxWorker
+) -> None:
+    await connected.wait()
+    while True:
+        try:
+            await ensure_indexes(db)
+            break
+        except Exception as exc:  # the database is away: readiness says so, keep trying
+            log.warning("database_unavailable", error=repr(exc)[:200])
+            await asyncio.sleep(CONNECT_RETRY_SECONDS)
+    outbox.start()
+    await broker.consume(topology.INBOX_QUEUE, worker.handle, model=dict[str, Any],
+                         prefetch=INBOX_PREFETCH)
+    log.info("inbox_consuming", queue=topology.INBOX_QUEUE)

@@ -1,0 +1,27 @@
+"""What every handler is given: the database, the outbox, the batch's accounts, and callbacks."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ingest.media import MediaFetcher
+from ingest.metrics import IngestMetrics
+from ingest.parse import StatusUpdate
+from shared.db import Database
+from shared.store import EventOutbox
+
+RetryLater = Callable[[StatusUpdate], Awaitable[None]]
+
+
+@dataclass
+class Context:
+    """One inbox delivery's dependencies; ``accounts`` maps phone_number_id to account docs."""
+
+    db: Database
+    outbox: EventOutbox
+    metrics: IngestMetrics
+    media: MediaFetcher
+    retry_later: RetryLater
+    accounts: dict[str, dict[str, Any]] = field(default_factory=dict)

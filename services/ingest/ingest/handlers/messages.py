@@ -1,0 +1,127 @@
+"""Inbound messages: dedupe on the wamid, contact, media, insert, count, ``message.received``.
+
+The unique index on ``whatsappMessageId`` is the dedupe: a replay finds its message already
+there (or loses the insert race) and creates and updates nothing — except finishing a message a
+crash left uncounted or with its event unrecorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import structlog
+from pymongo.errors import BulkWriteError
+
+from ingest.contacts import ContactKey, count_messages, ensure_contacts
+from ingest.context import Context
+from ingest.mapping import NATIVE
+from ingest.parse import InboundMessage
+from shared.broker import Requeue
+from shared.models import Direction, MessageStatus, utcnow
+
+log = structlog.get_logger("relay.ingest.messages")
+
+MEDIA_CONCURRENCY = 8
+
+
+async def apply(items: list[InboundMessage], ctx: Context) -> None:
+    """Apply every inbound message of one delivery (their accounts are known)."""
+    unique = list({item.wamid: item for item in reversed(items)}.values())[::-1]
+    ctx.metrics.event("message", "duplicate", len(items) - len(unique))
+    existing = await _existing(ctx, [item.wamid for item in unique])
+    fresh = [item for item in unique if item.wamid not in existing]
+    inserted: list[dict[str, Any]] = []
+    if fresh:
+        contact_ids = await ensure_contacts(ctx.db, _wanted(fresh, ctx))
+        inserted, raced = await _insert(ctx, await _build_all(fresh, contact_ids, ctx))
+        existing.update(await _existing(ctx, raced))
+        if lost := set(raced) - existing.keys():
+            # A unique-index refusal that no stored message explains: try the delivery again
+            # rather than mistake a new message for a duplicate.
+            raise Requeue(f"{len(lost)} inbound message(s) refused without a stored twin")
+    replays = list(existing.values())
+    ctx.metrics.event("message", "duplicate", len(replays))
+    unfinished = [doc for doc in replays if not doc.get("contactCounted", True)]
+    await count_messages(ctx.db, inserted + unfinished)
+    for doc in inserted + [d for d in replays if d.get("eventPending")]:
+        ctx.outbox.add(doc)
+    ctx.metrics.event("message", "applied", len(inserted))
+    for doc in inserted:
+        log.info("inbound_message_stored", message_id=doc["_id"],
+                 account_id=doc["whatsappAccountId"], whatsapp_type=doc["whatsappType"])
+
+
+async def _existing(ctx: Context, wamids: list[str]) -> dict[str, dict[str, Any]]:
+    if not wamids:
+        return {}
+    cursor = ctx.db.messages.find({"whatsappMessageId": {"$in": wamids}})
+    return {doc["whatsappMessageId"]: doc async for doc in cursor}
+
+
+def _wanted(items: list[InboundMessage], ctx: Context) -> dict[ContactKey, tuple[str, str | None]]:
+    wanted: dict[ContactKey, tuple[str, str | None]] = {}
+    for item in items:
+        account = ctx.accounts[item.phone_number_id]
+        key = (account["_id"], item.phone)
+        name = item.profile_name or (wanted.get(key) or (None, None))[1]
+        wanted[key] = (account["userId"], name)
+    return wanted
+
+
+async def _build_all(
+    items: list[InboundMessage], contact_ids: dict[ContactKey, str], ctx: Context
+) -> list[dict[str, Any]]:
+    gate = asyncio.Semaphore(MEDIA_CONCURRENCY)
+
+    async def build(item: InboundMessage) -> dict[str, Any]:
+        account = ctx.accounts[item.phone_number_id]
+        doc = new_message_doc(item, account, contact_ids[(account["_id"], item.phone)])
+        if item.media_id:
+            async with gate:
+                fetched = await ctx.media.fetch(account, item.media_id)
+            doc.update(mediaId=fetched.media_id, mediaUrl=fetched.url, errorMessage=fetched.error)
+            ctx.metrics.event("media", "stored" if fetched.url else "failed")
+        return doc
+
+    return list(await asyncio.gather(*(build(item) for item in items)))
+
+
+def new_message_doc(
+    item: InboundMessage, account: dict[str, Any], contact_id: str
+) -> dict[str, Any]:
+    """The stored form of an inbound message: ``Delivered``, version 1, its event pending."""
+    now = utcnow()
+    doc: dict[str, Any] = {
+        "_id": str(uuid.uuid4()), "userId": account["userId"],
+        "whatsappAccountId": account["_id"], "contactId": contact_id, "campaignId": None,
+        "direction": Direction.INBOUND.value, "type": item.message_type.value,
+        "content": item.content, "mediaUrl": None, "mediaId": None,
+        "whatsappMessageId": item.wamid, "whatsappType": item.whatsapp_type,
+        "status": MessageStatus.DELIVERED.value, "previousStatus": None, "version": 1,
+        "errorMessage": None, "scheduledFor": None, "sentAt": None,
+        "deliveredAt": item.timestamp, "readAt": None, "isFromBot": False,
+        "from": item.phone, "attempts": 0, "createdAt": item.timestamp, "updatedAt": now,
+        "statusChangedAt": now, "eventPending": True, "contactCounted": False,
+    }
+    if item.media_id:
+        doc["whatsappMediaId"] = item.media_id
+    if item.whatsapp_type not in NATIVE:
+        doc["raw"] = item.raw
+    return doc
+
+
+async def _insert(
+    ctx: Context, docs: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Insert all; return the inserted docs and the wamids another writer stored first."""
+    try:
+        await ctx.db.messages.insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        failed = {e["index"]: e for e in exc.details.get("writeErrors", [])}
+        if any(e.get("code") != 11000 for e in failed.values()):
+            raise
+        raced = [docs[i]["whatsappMessageId"] for i in failed]
+        return [d for i, d in enumerate(docs) if i not in failed], raced
+    return docs, []

@@ -1,0 +1,138 @@
+"""The inbox worker: one delivery of ``relay.inbox`` is one verified webhook payload.
+
+It parses every item, resolves the accounts in one query, and dispatches the items by type to
+``ingest.handlers``. A payload that is not a webhook at all is dead-lettered. A status whose
+``wamid`` is not stored yet is re-queued alone, as a small synthetic payload, through the delay
+queues with doubling backoff, and parked in ``relay.dead`` with a reason after
+``park_after_seconds``: never dropped silently.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+from aio_pika.abc import AbstractIncomingMessage
+
+from ingest.accounts import AccountCache
+from ingest.context import Context
+from ingest.handlers import HANDLERS, NEEDS_ACCOUNT
+from ingest.media import MediaFetcher
+from ingest.metrics import IngestMetrics
+from ingest.parse import Item, PayloadError, StatusUpdate, parse_payload
+from ingest.ports import Deferrer
+from ingest.webhook import RECEIVED_AT
+from shared import topology
+from shared.db import Database
+from shared.store import EventOutbox
+
+log = structlog.get_logger("relay.ingest.worker")
+
+ATTEMPT = "x-relay-attempt"
+FIRST_SEEN = "x-relay-first-seen"
+REASON = "x-relay-reason"
+PARK_AFTER_SECONDS = 600.0
+FIRST_RETRY_MS = 250.0
+MAX_RETRY_MS = 60_000.0
+
+
+class InboxWorker:
+    """Applies inbox deliveries; ``handle`` is the consumer callback."""
+
+    def __init__(
+        self, *, db: Database, broker: Deferrer, outbox: EventOutbox, media: MediaFetcher,
+        metrics: IngestMetrics, park_after_seconds: float = PARK_AFTER_SECONDS,
+    ) -> None:
+        self._db = db
+        self._broker = broker
+        self._outbox = outbox
+        self._media = media
+        self._metrics = metrics
+        self._accounts = AccountCache(db)
+        self._park_after = park_after_seconds
+
+    async def handle(self, payload: Any, message: AbstractIncomingMessage) -> None:
+        """Consumer callback (``shared.broker.Broker.consume`` acks after it returns)."""
+        headers = dict(message.headers or {})
+        if ATTEMPT not in headers and (received := _float(headers.get(RECEIVED_AT))):
+            self._metrics.inbox_lag.observe(max(0.0, time.time() - received))
+        try:
+            items = parse_payload(payload)
+        except PayloadError as exc:
+            log.warning("inbox_poison", reason=str(exc))
+            self._metrics.event("payload", "poison")
+            await message.reject(requeue=False)
+            return
+        await self.apply(items, headers)
+
+    async def apply(self, items: list[Item], headers: Mapping[str, Any]) -> None:
+        """Apply parsed items; ``headers`` of the delivery carry the retry bookkeeping."""
+        async def retry_later(status: StatusUpdate) -> None:
+            await self._retry_later(status, headers)
+
+        ctx = Context(db=self._db, outbox=self._outbox, metrics=self._metrics,
+                      media=self._media, retry_later=retry_later)
+        pnids = {i.phone_number_id for i in items if isinstance(i, NEEDS_ACCOUNT)}
+        ctx.accounts = await self._accounts.lookup(pnids) if pnids else {}
+        groups: dict[type, list[Any]] = {}
+        for item in items:
+            if isinstance(item, NEEDS_ACCOUNT) and item.phone_number_id not in ctx.accounts:
+                self._unknown_account(item)
+                continue
+            groups.setdefault(type(item), []).append(item)
+        for kind, handler in HANDLERS.items():
+            if kind in groups:
+                await handler(groups[kind], ctx)
+
+    def _unknown_account(self, item: Item) -> None:
+        log.warning("webhook_unknown_account", kind=item.kind,
+                    phone_number_id=getattr(item, "phone_number_id", None))
+        self._metrics.event(item.kind, "unknown_account")
+
+    async def _retry_later(self, status: StatusUpdate, headers: Mapping[str, Any]) -> None:
+        attempt = int(_float(headers.get(ATTEMPT)) or 0)
+        first_seen = _float(headers.get(FIRST_SEEN)) or _float(headers.get(RECEIVED_AT))
+        first_seen = first_seen or time.time()
+        body = synthetic_payload(status)
+        if time.time() - first_seen >= self._park_after:
+            reason = (f"status {status.status} for unknown wamid after {attempt} retries "
+                      f"over {self._park_after:.0f} s")
+            await self._broker.publish(
+                topology.DLX, topology.INBOX_KEY, body,
+                headers={REASON: reason, "x-relay-queue": topology.INBOX_QUEUE,
+                         FIRST_SEEN: f"{first_seen:.6f}", ATTEMPT: attempt},
+            )
+            log.warning("status_parked", wamid=status.wamid, status=status.status, reason=reason)
+            self._metrics.event("status", "parked")
+            return
+        delay = min(FIRST_RETRY_MS * 2**attempt, MAX_RETRY_MS)
+        await self._broker.defer(
+            topology.INBOX_KEY, body, delay_ms=delay,
+            headers={ATTEMPT: attempt + 1, FIRST_SEEN: f"{first_seen:.6f}"},
+        )
+        log.info("status_deferred", wamid=status.wamid, status=status.status, attempt=attempt + 1)
+        self._metrics.event("status", "deferred")
+
+
+def synthetic_payload(status: StatusUpdate) -> bytes:
+    """A webhook payload holding only ``status``, as Meta would have sent it alone."""
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"phone_number_id": status.phone_number_id},
+        "statuses": [status.raw],
+    }
+    payload = {"object": "whatsapp_business_account",
+               "entry": [{"id": "relay-retry", "changes": [{"field": "messages", "value": value}]}]}
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def _float(value: Any) -> float | None:
+    if isinstance(value, bytes):
+        value = value.decode(errors="replace")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
