@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from stats.counters import Snapshot, advance, delta, empty_account, projectable, transition_counts
 
 from shared.models import Direction, MessageEvent, MessageStatus, MessageType
+from stats.counters import Snapshot, advance, delta, empty_account, projectable, transition_counts
+
+pytestmark = pytest.mark.unit
 
 S = MessageStatus
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import random
 
 import pytest
-from stats.projection import Outcome, Projector
 
+from stats.projection import Outcome, Projector
 from tests.stats_support import assert_counters_match, make_histories, shuffled_with_duplicates
 from tests.unit.stats.fakes import Crash, FakeProjectionStore
+
+pytestmark = pytest.mark.unit
 
 
 async def project(store: FakeProjectionStore, stream) -> list[Outcome]:
