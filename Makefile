@@ -35,6 +35,17 @@ test-e2e: install
 	@scripts/ensure-rabbitmq.sh
 	@$(PY) -m pytest tests/e2e
 
+## make bench: every benchmark on the local stack, beside its floor; writes BENCHMARKS.md.
+## ARGS passes options, e.g. make bench ARGS="--only accept,send".
+bench: install
+	@scripts/ensure-rabbitmq.sh
+	@$(PY) -m bench $(ARGS)
+
+## make bench-quick: the same with small counts (under 2 minutes).
+bench-quick: install
+	@scripts/ensure-rabbitmq.sh
+	@$(PY) -m bench --quick $(ARGS)
+
 lint: install
 	@$(VENV)/bin/ruff check .
 

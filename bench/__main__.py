@@ -1,0 +1,91 @@
+"""``python -m bench [--quick] [--only NAME[,NAME]] [--out BENCHMARKS.md]``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from bench import report
+from bench.figures import ORDER
+from bench.figures.common import Context
+from bench.figures.memory import sample_idle
+from bench.progress import step
+from bench.results import Figure
+from bench.stack import BenchStack
+
+NOTES = Path(__file__).with_name("NOTES.md")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller counts (< 2 minutes)")
+    parser.add_argument("--only", default="", help=f"comma-separated, of: {', '.join(ORDER)}")
+    parser.add_argument("--out", default="BENCHMARKS.md", help="where to write the report")
+    parser.add_argument("--json", default=".relay/bench/results.json",
+                        help="raw results (not committed)")
+    return parser
+
+
+async def _run(names: list[str], quick: bool) -> list[Figure]:
+    stack = BenchStack()
+    figures: list[Figure] = []
+    await stack.open()
+    try:
+        ctx = Context(stack, quick)
+        ctx.core()
+        await ctx.senders(count=1, pacing=False)
+        step(f"services live: {', '.join(stack.procs)}")
+        await asyncio.sleep(2)
+        await sample_idle(ctx)
+        for name in names:
+            step(f"── figure {name} ──")
+            started = time.perf_counter()
+            try:
+                figure = await ORDER[name](ctx)
+            except Exception as exc:
+                traceback.print_exc()
+                figure = Figure(name, name, "", error=f"{type(exc).__name__}: {exc}"[:500])
+                await _recover(ctx)
+            step(f"── figure {name} done in {time.perf_counter() - started:.0f} s ──")
+            figures.append(figure)
+    finally:
+        await stack.close()
+    return figures
+
+
+async def _recover(ctx: Context) -> None:
+    """After a failed figure: the services back as the next figure expects them."""
+    for key, proc in list(ctx.stack.procs.items()):
+        if proc.popen.poll() is not None:
+            step(f"{key} had exited ({proc.popen.returncode}): {ctx.stack.log_tail(key, 5)}")
+            ctx.stack.procs.pop(key)
+    ctx.core()
+    ctx.no_senders()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    names = [n.strip() for n in args.only.split(",") if n.strip()] or list(ORDER)
+    unknown = [n for n in names if n not in ORDER]
+    if unknown:
+        sys.exit(f"unknown figure(s) {', '.join(unknown)}; choose from {', '.join(ORDER)}")
+    machine = report.machine()
+    started = time.perf_counter()
+    figures = asyncio.run(_run(names, args.quick))
+    results = {"machine": machine, "quick": args.quick, "elapsed": time.perf_counter() - started,
+               "figures": [f.to_dict() for f in figures]}
+    raw = Path(args.json)
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    raw.write_text(json.dumps(results, indent=1, default=str))
+    notes = NOTES.read_text() if NOTES.exists() else ""
+    Path(args.out).write_text(report.render(results, notes))
+    step(f"wrote {args.out} (raw results in {raw}) in {results['elapsed']:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

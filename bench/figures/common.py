@@ -1,0 +1,191 @@
+"""What several figures share: the run context, request builders, seeding and polling."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from bench.loadgen import Load, fire
+from bench.progress import step
+from bench.stack import BenchStack, Tenant
+from shared import topology
+from shared.models import SendMessage, utcnow
+
+SERVICES = ("gateway", "ingest", "stats", "sender")
+CORE = ("sim", "gateway", "ingest", "stats")
+
+
+@dataclass
+class Context:
+    """Everything a figure may use; ``memory`` collects RSS samples across figures."""
+
+    stack: BenchStack
+    quick: bool
+    repeats: int = 3
+    memory: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+
+    @property
+    def workdir(self) -> str:
+        return str(self.stack.root)
+
+    def n(self, full: int, quick: int) -> int:
+        return quick if self.quick else full
+
+    def record_memory(self, phase: str, service: str, mb: float) -> None:
+        if not math.isnan(mb):
+            self.memory.setdefault(phase, {}).setdefault(service, []).append(mb)
+
+    async def senders(self, *, count: int = 1, pacing: bool = False) -> None:
+        """Exactly ``count`` sender processes with the given pacing (restarted if different)."""
+        wanted = {"sender" if i == 0 else f"sender{i + 1}" for i in range(count)}
+        env = {"RELAY_PACING_ENABLED": "true" if pacing else "false"}
+        for key in [k for k in self.stack.procs if k.startswith("sender")]:
+            if key not in wanted or self._pacing.get(key) != pacing:
+                self.stack.stop(key)
+        for key in sorted(wanted - set(self.stack.procs)):
+            self.stack.start("sender", key=key, env=env)
+            self._pacing[key] = pacing
+
+    def no_senders(self) -> None:
+        for key in [k for k in self.stack.procs if k.startswith("sender")]:
+            self.stack.stop(key)
+
+    def core(self) -> None:
+        """The simulator, gateway, ingest and stats, started if they are not running."""
+        for name in CORE:
+            if name not in self.stack.procs:
+                self.stack.start(name)
+
+    _pacing: dict[str, bool] = field(default_factory=dict)
+
+
+def text_requests(tenant: Tenant, count: int, *, recipients: int = 1000) -> list[dict[str, Any]]:
+    """``POST /api/v1/messages`` Text requests, spread over the tenant's accounts."""
+    accounts = [a["_id"] for a in tenant.accounts]
+    return [
+        {"method": "POST", "path": "/api/v1/messages", "headers": tenant.auth,
+         "body": json.dumps({"whatsappAccountId": accounts[i % len(accounts)],
+                             "to": f"+1555{i % recipients:07d}", "type": "Text",
+                             "content": f"bench message {i}"})}
+        for i in range(count)
+    ]
+
+
+async def post_messages(ctx: Context, tenant: Tenant, count: int, *, concurrency: int = 50,
+                        keep_bodies: bool = False) -> Load:
+    load = await fire(ctx.stack.url("gateway"), text_requests(tenant, count),
+                      concurrency=concurrency, workdir=ctx.workdir, keep_bodies=keep_bodies)
+    return load
+
+
+async def template_message(ctx: Context, tenant: Tenant, account: dict[str, Any]) -> dict[str, Any]:
+    """One message accepted by the real gateway, read back as the shape to clone."""
+    async with ctx.stack.http.post(
+        ctx.stack.url("gateway") + "/api/v1/messages", headers=tenant.auth,
+        json={"whatsappAccountId": account["_id"], "to": "+15550000001", "type": "Text",
+              "content": "template"},
+    ) as response:
+        body = await response.json()
+        if response.status != 202:
+            raise RuntimeError(f"the gateway refused the template message: {body}")
+    message_id = body["data"]["id"]
+    doc = await ctx.stack.wait_for(
+        lambda: ctx.stack.db.messages.find_one({"_id": message_id}), timeout=10,
+        what="the template message",
+    )
+    return dict(doc)
+
+
+async def insert_clones(ctx: Context, template: dict[str, Any], count: int, *,
+                        fields: dict[str, Any] | None = None, batch: int = 5000,
+                        label: str = "messages", quiet: bool = False) -> list[str]:
+    """Insert ``count`` copies of ``template`` (new ids, fresh times) straight into MongoDB."""
+    ids: list[str] = []
+    base = {k: v for k, v in template.items() if k not in ("eventPending",)}
+    base.update({"dispatched": True, **(fields or {})})
+    started = time.perf_counter()
+    for offset in range(0, count, batch):
+        now = utcnow()
+        docs = []
+        for i in range(min(batch, count - offset)):
+            doc = {**base, "_id": str(uuid.uuid4()), "createdAt": now, "updatedAt": now,
+                   "statusChangedAt": now, "content": f"bench {offset + i}"}
+            for key, value in list(doc.items()):
+                if callable(value):
+                    doc[key] = value(doc)
+            docs.append(doc)
+        await ctx.stack.db.messages.insert_many(docs, ordered=False)
+        ids += [d["_id"] for d in docs]
+        if not quiet and ((offset // batch) % 4 == 3 or offset + batch >= count):
+            step(f"  inserted {len(ids):,}/{count:,} {label} "
+                 f"({len(ids) / (time.perf_counter() - started):,.0f}/s)")
+    return ids
+
+
+async def publish_sends(ctx: Context, template: dict[str, Any], ids: list[str], *,
+                        chunk: int = 1000) -> None:
+    """Publish the send command of each id to its account's shard (confirmed)."""
+    broker = ctx.stack.broker
+    shard = topology.shard_of(template["whatsappAccountId"], broker.shards)
+    for offset in range(0, len(ids), chunk):
+        await asyncio.gather(*(
+            broker.publish(topology.SEND, topology.shard_key(shard), SendMessage(
+                message_id=mid, whatsapp_account_id=template["whatsappAccountId"],
+                user_id=template["userId"]), message_id=mid)
+            for mid in ids[offset:offset + chunk]
+        ))
+
+
+async def count(ctx: Context, query: dict[str, Any]) -> int:
+    return int(await ctx.stack.db.messages.count_documents(query))
+
+
+async def purge_queues(ctx: Context) -> None:
+    """Empty every send shard and delay queue (between figures)."""
+    channel = await ctx.stack.broker.connection.channel()
+    try:
+        for name in topology.all_queues(ctx.stack.broker.shards):
+            if name.startswith(("relay.send.", "relay.delay.")):
+                queue = await channel.get_queue(name, ensure=False)
+                await queue.purge()
+    finally:
+        await channel.close()
+
+
+async def forget_user(ctx: Context, user_id: str) -> None:
+    """Delete a figure's messages so that no later figure's worker touches them."""
+    await ctx.stack.db.messages.delete_many({"userId": user_id})
+
+
+@contextlib.asynccontextmanager
+async def sampling(ctx: Context, phase: str, every: float = 0.25) -> AsyncIterator[None]:
+    """Record each service's peak RSS over the block under ``phase``."""
+    peaks: dict[str, float] = {}
+
+    async def sample() -> None:
+        while True:
+            for key, proc in list(ctx.stack.procs.items()):
+                peaks[key] = max(peaks.get(key, 0.0), proc.rss_mb())
+            await asyncio.sleep(every)
+
+    task = asyncio.create_task(sample())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        for key, mb in peaks.items():
+            ctx.record_memory(phase, key, mb)
+
+
+def seconds(delta: timedelta) -> float:
+    return delta.total_seconds()

@@ -1,0 +1,175 @@
+"""7. Reads at scale: statistics and ``GET /messages`` pages at a small and a large store."""
+# ruff: noqa: RUF001 -- the typographic signs in the report text are meant
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+from bench.figures.common import Context
+from bench.progress import step
+from bench.results import Figure, Row
+from bench.stack import Tenant
+from shared.db import ensure_indexes
+from shared.models import utcnow
+
+STATUSES = ["Read"] * 10 + ["Delivered"] * 4 + ["Sent"] * 3 + ["Failed", "Queued"]
+TYPES = ["Text"] * 16 + ["Image", "Image", "Document", "Video"]
+SMALL = 1_000
+TIMED = 3
+
+
+def message_doc(tenant: Tenant, contacts: list[str], i: int, base: Any) -> dict[str, Any]:
+    """A stored message as the services leave it (about one in twenty inbound)."""
+    account = tenant.accounts[i % len(tenant.accounts)]["_id"]
+    inbound = i % 20 == 7
+    status = "Read" if inbound else STATUSES[i % len(STATUSES)]
+    at = base + timedelta(milliseconds=i)
+    doc = {
+        "_id": str(uuid.uuid4()), "userId": tenant.user_id, "whatsappAccountId": account,
+        "contactId": contacts[i % len(contacts)], "campaignId": None,
+        "direction": "Inbound" if inbound else "Outbound", "type": TYPES[i % len(TYPES)],
+        "content": f"stored message {i}", "mediaUrl": None, "mediaId": None,
+        "whatsappMessageId": f"wamid.bench{uuid.uuid4().hex}", "status": status,
+        "errorMessage": "(131026) undeliverable" if status == "Failed" else None,
+        "scheduledFor": None, "sentAt": at, "deliveredAt": None, "readAt": None,
+        "isFromBot": False, "createdAt": at, "updatedAt": at, "attempts": 1, "version": 3,
+        "previousStatus": None, "statusChangedAt": at, "dispatched": True,
+    }
+    doc["from" if inbound else "to"] = f"+1555{i % len(contacts):07d}"
+    return doc
+
+
+def projection(tenant: Tenant, docs_counted: dict[str, Counter[str]]) -> list[dict[str, Any]]:
+    """``stats_accounts`` as the stats service keeps them, for the counted messages."""
+    out = []
+    for account in tenant.accounts:
+        c = docs_counted[account["_id"]]
+        out.append({
+            "_id": account["_id"], "userId": tenant.user_id, "total": c["total"],
+            "byStatus": {k[2:]: v for k, v in c.items() if k.startswith("s:")},
+            "byDirection": {k[2:]: v for k, v in c.items() if k.startswith("d:")},
+            "byType": {k[2:]: v for k, v in c.items() if k.startswith("t:")},
+            "outboundByStatus": {k[2:]: v for k, v in c.items() if k.startswith("o:")},
+        })
+    return out
+
+
+class Store:
+    """Grows the reads database to a size, keeping the stats projection exact."""
+
+    def __init__(self, ctx: Context, tenant: Tenant, contacts: list[str]) -> None:
+        self.db = ctx.stack.client["bench_reads"]
+        self.tenant = tenant
+        self.contacts = contacts
+        self.size = 0
+        self.counted: dict[str, Counter[str]] = {a["_id"]: Counter() for a in tenant.accounts}
+        self.base = utcnow() - timedelta(days=30)
+        self.insert_seconds = 0.0
+
+    async def grow(self, target: int, *, budget: float, batch: int = 10_000) -> None:
+        started = time.perf_counter()
+        while self.size < target and time.perf_counter() - started < budget:
+            docs = [message_doc(self.tenant, self.contacts, self.size + i, self.base)
+                    for i in range(min(batch, target - self.size))]
+            t = time.perf_counter()
+            await self.db.messages.insert_many(docs, ordered=False)
+            self.insert_seconds += time.perf_counter() - t
+            for doc in docs:
+                c = self.counted[doc["whatsappAccountId"]]
+                c.update({"total": 1, f"s:{doc['status']}": 1, f"d:{doc['direction']}": 1,
+                          f"t:{doc['type']}": 1})
+                if doc["direction"] == "Outbound":
+                    c[f"o:{doc['status']}"] += 1
+            self.size += len(docs)
+            if self.size % 100_000 < batch or self.size == target:
+                step(f"  reads: {self.size:,} messages stored "
+                     f"({self.size / max(self.insert_seconds, 1e-3):,.0f}/s)")
+        for doc in projection(self.tenant, self.counted):
+            await self.db.stats_accounts.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+
+
+def read_paths(tenant: Tenant) -> dict[str, str]:
+    account = tenant.accounts[0]["_id"]
+    return {
+        "statistics": "/api/v1/messages/statistics",
+        "first page": "/api/v1/messages",
+        "filtered page (account + status Failed)":
+            f"/api/v1/messages?whatsappAccountId={account}&status=Failed",
+        "page 1,000": "/api/v1/messages?page=1000",
+    }
+
+
+async def time_reads(ctx: Context, base: str, tenant: Tenant,
+                     patience: float) -> dict[str, list[float]]:
+    """Each read once to warm up, then ``TIMED`` times (ms); a read slower than ``patience``
+    seconds is not repeated."""
+    out: dict[str, list[float]] = {}
+    for label, path in read_paths(tenant).items():
+        out[label] = []
+        for attempt in range(TIMED + 1):
+            started = time.perf_counter()
+            async with ctx.stack.http.get(base + path, headers=tenant.auth) as response:
+                await response.read()
+                if response.status != 200:
+                    raise RuntimeError(f"{path} answered {response.status}")
+            elapsed = time.perf_counter() - started
+            if attempt:
+                out[label].append(elapsed * 1000)
+            if elapsed > patience:
+                out[label] += [elapsed * 1000] * (TIMED - len(out[label]))
+                break
+    return out
+
+
+async def run(ctx: Context) -> Figure:
+    large = ctx.n(1_000_000, 20_000)
+    budget = ctx.n(900, 30)
+    figure = Figure("reads", "7. Reads at scale", (
+        f"One user with 2 accounts and 100 contacts; messages inserted straight into MongoDB "
+        f"(`insert_many`, 10,000 a batch, every index in place) with a realistic mix of status, "
+        f"type and direction, and the stats projection written to match. Each read is timed "
+        f"{TIMED} times after one warm-up, sequentially, at {SMALL:,} and then at {large:,} "
+        "stored messages; the ratio is large/small (the \"floor\" column is the small store). "
+        "Page 1,000 uses the default limit of 50 (skip 49,950): at 1,000 messages it is empty."))
+    ctx.core()
+    db = ctx.stack.client["bench_reads"]
+    await ensure_indexes(db)
+    tenant = await ctx.stack.tenant(accounts=2, db=db)
+    contacts = [str(uuid.uuid4()) for _ in range(100)]
+    await db.contacts.insert_many([
+        {"_id": cid, "userId": tenant.user_id, "whatsappAccountId": tenant.accounts[0]["_id"],
+         "phone": f"+1555{i:07d}", "name": None, "unreadCount": 0, "totalMessages": 0,
+         "createdAt": utcnow(), "updatedAt": utcnow(), "lastMessageAt": utcnow()}
+        for i, cid in enumerate(contacts)])
+    proc = ctx.stack.start("gateway", key="gateway-reads", env={"RELAY_MONGODB_DB": "bench_reads"})
+    base = ctx.stack.url(proc.name)
+    store = Store(ctx, tenant, contacts)
+    try:
+        await store.grow(SMALL, budget=budget)
+        small = await time_reads(ctx, base, tenant, patience=60)
+        step("reads at 1,000: " + ", ".join(f"{k} {v[0]:.0f} ms" for k, v in small.items()))
+        await store.grow(large, budget=budget)
+        if store.size < large:
+            figure.notes.append(
+                f"only {store.size:,} of {large:,} messages could be stored within the "
+                f"{budget} s budget ({store.size / store.insert_seconds:,.0f} inserts/s); "
+                f"the large figures are at {store.size:,}")
+        big = await time_reads(ctx, base, tenant, patience=60)
+        step(f"reads at {store.size:,}: " + ", ".join(f"{k} {v[0]:.0f} ms" for k, v in big.items()))
+    finally:
+        ctx.stack.stop("gateway-reads")
+        await ctx.stack.client.drop_database("bench_reads")
+    figure.notes.append(f"insert rate into the embedded database: "
+                        f"{store.size / max(store.insert_seconds, 1e-3):,.0f} messages/s "
+                        f"({store.size:,} in {store.insert_seconds:.0f} s)")
+    figure.rows = [
+        Row(f"{label} at {store.size:,}", "ms", big[label], small[label],
+            "≤ 2× the same read at 1,000",
+            lambda r: r.ratio is not None and r.ratio.median <= 2)
+        for label in small
+    ]
+    return figure
