@@ -10,6 +10,7 @@ import pytest
 from tests.unit.deploy.manifests import (
     EXAMPLES,
     OVERLAYS,
+    ROOT,
     SERVICES,
     Obj,
     containers,
@@ -48,6 +49,21 @@ class TestContainersAreHardened:
             assert context["fsGroup"] >= 10000
             assert context["seccompProfile"] == {"type": "RuntimeDefault"}
             assert pod["automountServiceAccountToken"] is False
+
+    @pytest.mark.parametrize("where", ALL)
+    def test_pods_run_as_the_images_user(self, where: str) -> None:
+        user = re.search(r"^USER (\d+):(\d+)$", (ROOT / "Dockerfile").read_text(), re.M)
+        assert user is not None
+        for deployment in _deployments(where):
+            context = deployment["spec"]["template"]["spec"]["securityContext"]
+            assert (context["runAsUser"], context["runAsGroup"]) == tuple(map(int, user.groups()))
+
+    @pytest.mark.parametrize("where", ALL)
+    def test_no_service_links(self, where: str) -> None:
+        # Service links would inject RELAY_GATEWAY_PORT=tcp://... for the Service relay-gateway,
+        # a clash with Relay's own RELAY_<SERVICE>_PORT settings.
+        for deployment in _deployments(where):
+            assert deployment["spec"]["template"]["spec"]["enableServiceLinks"] is False
 
     @pytest.mark.parametrize("where", ALL)
     def test_container_security_context_is_restricted(self, where: str) -> None:
