@@ -151,3 +151,23 @@ class TestDockerignore:
         for source in sources:
             assert (ROOT / source).exists(), source
             assert not _ignored(source.rstrip("/"), self.PATTERNS), source
+
+
+class TestWheelHasEveryPackage:
+    """The image installs a wheel, not the work tree: a package missing from
+    `[tool.setuptools] packages` works in the editable install but not in the container."""
+
+    def test_every_package_directory_is_listed(self) -> None:
+        setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+        found = set()
+        for name, directory in setuptools["package-dir"].items():
+            for init in (ROOT / directory).rglob("__init__.py"):
+                relative = init.parent.relative_to(ROOT / directory)
+                found.add(".".join([name, *relative.parts]))
+        assert found == set(setuptools["packages"])
+
+    def test_every_package_directory_is_copied(self) -> None:
+        setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+        copied = {source.rstrip("/") for source in dockerfile_lint.copy_sources(DOCKERFILE)}
+        for directory in setuptools["package-dir"].values():
+            assert any(directory == c or directory.startswith(f"{c}/") for c in copied), directory
