@@ -1,16 +1,302 @@
-"""Accepting a send request: the one code path behind POST /messages and the broker intake."""
+"""Accepting a send request: the one code path behind ``POST /messages`` and the broker intake.
+
+:meth:`Acceptor.accept` checks the account (the caller's, connected), the media, takes one unit
+of the account's daily limit atomically, finds or creates the contact, stores the message as
+``Queued`` and publishes its send command with confirms. A refusal is an :class:`ApiError`
+(the HTTP view answers it, the intake parks it); a unit taken is given back on any failure.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import re
+import time
+import uuid
+from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
+
+import structlog
+from pydantic import AwareDatetime, Field, field_validator, model_validator
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from gateway.errors import ApiError, not_found, validation_error
+from gateway.metrics import GatewayMetrics
+from gateway.parsing import Body
+from shared import topology
+from shared.broker import Broker, PublishError
+from shared.db import Database
+from shared.media import KIND_OF
+from shared.models import (
+    AccountStatus,
+    Direction,
+    MessageStatus,
+    MessageType,
+    SendMessage,
+    utcnow,
+)
+from shared.settings import Settings
+from shared.store import EventOutbox
+
+log = structlog.get_logger("relay.gateway.accept")
+
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+E164_MESSAGE = "Phone number must be in E.164 format"
+TEXT_MAX = 4096
+CAPTION_MAX = 1024
+
+
+class SendMessageBody(Body):
+    """``POST /api/v1/messages``: what to send, to whom, through which account."""
+
+    whatsapp_account_id: str = Field(min_length=1, max_length=100,
+                                     description="Sending account (yours, Connected).")
+    to: str = Field(description="Recipient in E.164, e.g. +15551234567.")
+    type: MessageType = Field(description="Text, Image, Video, Audio or Document.")
+    content: str | None = Field(None, description="Text body (required for Text) or caption.")
+    media_url: str | None = Field(None, max_length=2048, description="https URL of the media.")
+    media_id: str | None = Field(None, max_length=100, description="Id from POST /media.")
+    scheduled_for: AwareDatetime | None = Field(
+        None, description="Send at this future time (ISO-8601 with a timezone)."
+    )
+    campaign_id: str | None = Field(None, max_length=200, description="Free-form campaign id.")
+
+    @field_validator("to")
+    @classmethod
+    def _e164(cls, value: str) -> str:
+        if not E164.match(value):
+            raise ValueError(E164_MESSAGE)
+        return value
+
+    @field_validator("media_url")
+    @classmethod
+    def _https(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme != "https" or not parts.hostname:
+            raise ValueError("mediaUrl must be an https:// URL")
+        return value
+
+    @field_validator("scheduled_for")
+    @classmethod
+    def _future(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value <= utcnow():
+            raise ValueError("scheduledFor must be in the future")
+        return value
+
+    @model_validator(mode="after")
+    def _content_rules(self) -> SendMessageBody:
+        if self.type == MessageType.TEXT:
+            if not self.content or not self.content.strip():
+                raise ValueError("content is required for Text messages")
+            if len(self.content) > TEXT_MAX:
+                raise ValueError(f"content must be at most {TEXT_MAX} characters")
+            if self.media_url or self.media_id:
+                raise ValueError("mediaUrl and mediaId are only for media messages")
+            return self
+        if (self.media_url is None) == (self.media_id is None):
+            raise ValueError(f"{self.type} messages need exactly one of mediaUrl or mediaId")
+        if self.content is not None and len(self.content) > CAPTION_MAX:
+            raise ValueError(f"a caption (content) must be at most {CAPTION_MAX} characters")
+        return self
+
+
+class TtlCache:
+    """A small in-process cache: entries live ``ttl`` seconds; cleared when full."""
+
+    def __init__(self, ttl: float, max_entries: int = 50_000) -> None:
+        self._ttl = ttl
+        self._max = max_entries
+        self._items: dict[Any, tuple[float, Any]] = {}
+
+    def get(self, key: Any) -> Any:
+        item = self._items.get(key)
+        if item is None or item[0] < time.monotonic():
+            return None
+        return item[1]
+
+    def put(self, key: Any, value: Any) -> None:
+        if len(self._items) >= self._max:
+            self._items.clear()
+        self._items[key] = (time.monotonic() + self._ttl, value)
+
+    def forget(self, key: Any) -> None:
+        self._items.pop(key, None)
+
+
+def usage_id(account_id: str, now: datetime) -> str:
+    """The ``daily_usage`` record of the account's current UTC day."""
+    return f"{account_id}:{now.strftime('%Y-%m-%d')}"
 
 
 class Acceptor:
     """Validates, enforces the daily limit, stores and dispatches one outbound message."""
 
-    def __init__(self, *, db: Any, broker: Any, outbox: Any, settings: Any, metrics: Any) -> None:
+    def __init__(
+        self, *, db: Database, broker: Broker, outbox: EventOutbox, settings: Settings,
+        metrics: GatewayMetrics, account_ttl: float = 2.0,
+    ) -> None:
         self.db = db
         self.broker = broker
         self.outbox = outbox
         self.settings = settings
         self.metrics = metrics
+        self.accounts = TtlCache(account_ttl)
+        self.contacts = TtlCache(3600.0)
+
+    async def accept(
+        self, user_id: str, body: SendMessageBody, *, idempotency_key: str | None = None,
+        channel: str = "http",
+    ) -> dict[str, Any]:
+        """Store and dispatch the message; return its document, or raise the refusal."""
+        try:
+            doc = await self._accept(user_id, body, idempotency_key)
+        except ApiError as exc:
+            self.metrics.refused.labels(exc.code, channel).inc()
+            raise
+        self.metrics.accepted.labels(body.type.value, channel).inc()
+        return doc
+
+    async def _accept(
+        self, user_id: str, body: SendMessageBody, idempotency_key: str | None
+    ) -> dict[str, Any]:
+        account = await self.account(user_id, body.whatsapp_account_id)
+        if account["status"] != AccountStatus.CONNECTED:
+            raise ApiError(400, "WhatsApp account is not connected",
+                           "WHATSAPP_ACCOUNT_NOT_CONNECTED")
+        if body.media_id is not None:
+            await self._check_media(user_id, body)
+        now = utcnow()
+        usage = usage_id(account["_id"], now)
+        await self._take_unit(usage, int(account.get("dailyLimit", 1000)))
+        try:
+            doc = await self._store(user_id, account, body, idempotency_key, now)
+        except BaseException:
+            await self._give_back(usage)
+            raise
+        await self.dispatch(doc)
+        return doc
+
+    async def account(self, user_id: str, account_id: str) -> dict[str, Any]:
+        """The caller's account (briefly cached); 404 when absent or someone else's."""
+        doc = self.accounts.get(account_id)
+        if doc is None:
+            doc = await self.db.accounts.find_one({"_id": account_id},
+                                                  projection={"accessToken": 0})
+            if doc is not None:
+                self.accounts.put(account_id, doc)
+        if doc is None or doc["userId"] != user_id:
+            raise not_found("WhatsApp account")
+        return doc
+
+    async def _check_media(self, user_id: str, body: SendMessageBody) -> None:
+        media = await self.db.media.find_one({"_id": body.media_id, "userId": user_id})
+        if media is None:
+            raise validation_error("mediaId does not name media you uploaded", "mediaId")
+        kind = KIND_OF.get(str(media.get("mimeType")))
+        if kind is not None and kind != body.type.value:
+            raise validation_error(f"mediaId is {media['mimeType']}, not {body.type}", "mediaId")
+
+    async def _take_unit(self, usage: str, limit: int) -> None:
+        try:
+            taken = await self.db.daily_usage.find_one_and_update(
+                {"_id": usage, "count": {"$lt": limit}}, {"$inc": {"count": 1}},
+                upsert=True, return_document=ReturnDocument.AFTER, projection={"_id": 1},
+            )
+        except DuplicateKeyError:
+            taken = None
+        if taken is None:
+            raise ApiError(400, "Daily message limit reached", "DAILY_LIMIT_REACHED")
+
+    async def _give_back(self, usage: str) -> None:
+        with contextlib.suppress(PyMongoError):
+            await self.db.daily_usage.update_one({"_id": usage}, {"$inc": {"count": -1}})
+
+    async def _store(
+        self, user_id: str, account: dict[str, Any], body: SendMessageBody,
+        idempotency_key: str | None, now: datetime,
+    ) -> dict[str, Any]:
+        cached = self.contacts.get((account["_id"], body.to))
+        contact_id = cached or await self._upsert_contact(user_id, account["_id"], body.to, now)
+        doc = new_message(user_id, account["_id"], contact_id, body, idempotency_key, now)
+        if cached is None:
+            await self.db.messages.insert_one(doc)
+            return doc
+        bump = self.db.contacts.update_one(
+            {"_id": contact_id},
+            {"$inc": {"totalMessages": 1}, "$set": {"lastMessageAt": now, "updatedAt": now}},
+        )
+        results = await asyncio.gather(self.db.messages.insert_one(doc), bump,
+                                       return_exceptions=True)
+        if isinstance(results[0], BaseException):
+            if not isinstance(results[1], BaseException):
+                await self._unbump(contact_id)
+            raise results[0]
+        return doc
+
+    async def _upsert_contact(self, user_id: str, account_id: str, phone: str,
+                              now: datetime) -> str:
+        """Count the message on the contact, creating it first if it is new.
+
+        Not one upsert: nx-27017's ``find_one_and_update(upsert=True)`` ignores
+        ``$setOnInsert`` (docs/DEVIATIONS.md), so the id would not be ours.
+        """
+        key = {"whatsappAccountId": account_id, "phone": phone}
+        bump = {"$inc": {"totalMessages": 1}, "$set": {"lastMessageAt": now, "updatedAt": now}}
+        for _ in range(2):
+            found = await self.db.contacts.find_one_and_update(
+                key, bump, return_document=ReturnDocument.AFTER, projection={"_id": 1})
+            if found is None:
+                contact = {"_id": str(uuid.uuid4()), "userId": user_id, **key, "name": None,
+                           "unreadCount": 0, "totalMessages": 1, "lastMessageAt": now,
+                           "createdAt": now, "updatedAt": now}
+                try:
+                    await self.db.contacts.insert_one(contact)
+                except DuplicateKeyError:
+                    continue  # a concurrent request created it: count on that one
+                found = contact
+            self.contacts.put((account_id, phone), found["_id"])
+            return str(found["_id"])
+        raise RuntimeError("contact could be neither found nor created")
+
+    async def _unbump(self, contact_id: str) -> None:
+        with contextlib.suppress(PyMongoError):
+            await self.db.contacts.update_one({"_id": contact_id},
+                                              {"$inc": {"totalMessages": -1}})
+
+    async def dispatch(self, doc: dict[str, Any]) -> None:
+        """Publish the send command; if the broker is away the outbox sweep publishes it."""
+        command = SendMessage(message_id=doc["_id"], whatsapp_account_id=doc["whatsappAccountId"],
+                              user_id=doc["userId"])
+        shard = topology.shard_of(doc["whatsappAccountId"], self.settings.send_shards)
+        try:
+            await self.broker.publish(topology.SEND, topology.shard_key(shard), command,
+                                      message_id=doc["_id"])
+        except PublishError as exc:
+            self.metrics.publish_failures.inc()
+            log.warning("send_publish_failed", message_id=doc["_id"], error=str(exc)[:300])
+            self.outbox.add(doc)
+            return
+        self.outbox.add(doc, dispatched=True)
+
+
+def new_message(
+    user_id: str, account_id: str, contact_id: str, body: SendMessageBody,
+    idempotency_key: str | None, now: datetime,
+) -> dict[str, Any]:
+    """The document of a freshly accepted outbound message (status Queued, version 1)."""
+    return {
+        "_id": str(uuid.uuid4()), "userId": user_id, "whatsappAccountId": account_id,
+        "contactId": contact_id, "campaignId": body.campaign_id,
+        "direction": Direction.OUTBOUND.value, "type": body.type.value,
+        "content": body.content, "mediaUrl": body.media_url, "mediaId": body.media_id,
+        "whatsappMessageId": None, "status": MessageStatus.QUEUED.value, "errorMessage": None,
+        "scheduledFor": body.scheduled_for, "sentAt": None, "deliveredAt": None,
+        "readAt": None, "isFromBot": False, "createdAt": now, "updatedAt": now,
+        "to": body.to, "attempts": 0, "version": 1, "previousStatus": None,
+        "statusChangedAt": now, "eventPending": True, "dispatched": False,
+        "idempotencyKey": idempotency_key,
+    }

@@ -1,0 +1,206 @@
+"""Messages: send, list, get, mark read, retry, cancel."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from aiohttp import web
+from pydantic import Field, field_validator, model_validator
+
+from gateway import keys, present
+from gateway.accept import SendMessageBody
+from gateway.auth import principal_of
+from gateway.errors import conflict, not_found, ok
+from gateway.idempotency import HEADER, Answer, canonical_json, idempotent_view
+from gateway.parsing import parse_query, read_json, validate
+from gateway.present import PageQuery
+from gateway.schemas import MessageList, MessageOut
+from gateway.spec import operation
+from shared import topology
+from shared.broker import PublishError
+from shared.models import Direction, MarkRead, MessageStatus, MessageType, utcnow
+from shared.store import VersionConflict, transition
+
+log = structlog.get_logger("relay.gateway.messages")
+TAG = "Messages"
+QUEUED_MESSAGE = "Message queued for sending"
+
+
+class ListMessagesQuery(PageQuery):
+    """Filters of ``GET /messages``; every one optional."""
+
+    whatsapp_account_id: str | None = Field(None, max_length=100)
+    contact_id: str | None = Field(None, max_length=100)
+    direction: Direction | None = None
+    type: MessageType | None = None
+    status: MessageStatus | None = None
+    start_date: datetime | None = Field(None, description="Created at or after (ISO-8601).")
+    end_date: datetime | None = Field(None, description="Created at or before (ISO-8601).")
+
+    @field_validator("start_date", "end_date")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ListMessagesQuery:
+        if self.start_date and self.end_date and self.start_date > self.end_date:
+            raise ValueError("startDate must not be after endDate")
+        return self
+
+    def mongo(self, user_id: str) -> dict[str, Any]:
+        query: dict[str, Any] = {"userId": user_id}
+        for name, field in (("whatsapp_account_id", "whatsappAccountId"),
+                            ("contact_id", "contactId"), ("direction", "direction"),
+                            ("type", "type"), ("status", "status")):
+            value = getattr(self, name)
+            if value is not None:
+                query[field] = str(value)
+        created: dict[str, datetime] = {}
+        if self.start_date:
+            created["$gte"] = self.start_date
+        if self.end_date:
+            created["$lte"] = self.end_date
+        if created:
+            query["createdAt"] = created
+        return query
+
+
+@operation(summary="Send a message", tag=TAG, scope="messages:write", body=SendMessageBody,
+           response=MessageOut, status=202, errors=(400, 401, 403, 404, 409, 413, 429),
+           headers={HEADER: "Makes a repeated request return the first answer (24 h)."})
+async def send_message(request: web.Request) -> web.Response:
+    principal = principal_of(request)
+    data = await read_json(request)
+
+    async def work() -> Answer:
+        body = validate(SendMessageBody, data)
+        doc = await request.app[keys.ACCEPTOR].accept(
+            principal.user_id, body, idempotency_key=request.headers.get(HEADER))
+        return Answer(202, {"success": True, "message": QUEUED_MESSAGE,
+                            "data": present.message(doc)})
+
+    return await idempotent_view(request, principal.user_id, canonical_json(data), work,
+                                 replays=request.app[keys.METRICS].idempotent_replays)
+
+
+@operation(summary="List messages, newest first", tag=TAG, scope="messages:read",
+           query=ListMessagesQuery, response=MessageList, errors=(400, 401, 403))
+async def list_messages(request: web.Request) -> web.Response:
+    query = parse_query(request, ListMessagesQuery)
+    page = await present.page_of(
+        request.app[keys.DB].messages, query.mongo(principal_of(request).user_id),
+        [("createdAt", -1), ("_id", -1)], query, "messages", present.message)
+    return ok(page)
+
+
+async def _load(request: web.Request) -> dict[str, Any]:
+    doc = await request.app[keys.DB].messages.find_one(
+        {"_id": request.match_info["id"], "userId": principal_of(request).user_id})
+    if doc is None:
+        raise not_found("Message")
+    return doc
+
+
+@operation(summary="Get a message", tag=TAG, scope="messages:read", response=MessageOut)
+async def get_message(request: web.Request) -> web.Response:
+    return ok(present.message(await _load(request)))
+
+
+Decision = Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]
+
+
+async def _change(request: web.Request, decide: Decision) -> tuple[dict[str, Any], bool]:
+    """Apply ``decide`` to the message, re-reading on a version conflict.
+
+    ``decide`` returns the new document, or None when nothing needs changing.
+    """
+    for _ in range(5):
+        doc = await _load(request)
+        try:
+            changed = await decide(doc)
+        except VersionConflict:
+            continue
+        return (changed, True) if changed is not None else (doc, False)
+    raise conflict("The message is changing; retry shortly")
+
+
+@operation(summary="Mark an inbound message as read", tag=TAG, scope="messages:write",
+           response=MessageOut, errors=(401, 403, 404, 409))
+async def mark_read(request: web.Request) -> web.Response:
+    app = request.app
+
+    async def decide(doc: dict[str, Any]) -> dict[str, Any] | None:
+        if doc["direction"] != Direction.INBOUND:
+            raise conflict("Only inbound messages can be marked as read")
+        if doc["status"] == MessageStatus.READ:
+            return None
+        new = await transition(app[keys.DB], doc, MessageStatus.READ,
+                               fields={"readAt": utcnow()}, outbox=app[keys.OUTBOX])
+        if new is None:
+            raise conflict(f"A {doc['status']} message cannot be marked as read")
+        return new
+
+    doc, changed = await _change(request, decide)
+    if changed:
+        await _after_read(app, doc)
+    return ok(present.message(doc))
+
+
+async def _after_read(app: web.Application, doc: dict[str, Any]) -> None:
+    if doc.get("contactId"):
+        await app[keys.DB].contacts.update_one(
+            {"_id": doc["contactId"], "unreadCount": {"$gt": 0}}, {"$inc": {"unreadCount": -1}})
+    if not doc.get("whatsappMessageId"):
+        return
+    command = MarkRead(message_id=doc["_id"], whatsapp_account_id=doc["whatsappAccountId"],
+                       whatsapp_message_id=doc["whatsappMessageId"])
+    shard = topology.shard_of(doc["whatsappAccountId"], app[keys.SETTINGS].send_shards)
+    try:
+        await app[keys.BROKER].publish(topology.SEND, topology.shard_key(shard), command)
+    except PublishError as exc:
+        log.warning("read_receipt_publish_failed", message_id=doc["_id"], error=str(exc)[:300])
+
+
+@operation(summary="Retry a failed message", tag=TAG, scope="messages:write",
+           response=MessageOut, status=202, errors=(401, 403, 404, 409))
+async def retry_message(request: web.Request) -> web.Response:
+    app = request.app
+
+    async def decide(doc: dict[str, Any]) -> dict[str, Any] | None:
+        if doc["status"] != MessageStatus.FAILED:
+            raise conflict(f"Only Failed messages can be retried; this one is {doc['status']}")
+        if doc.get("eventPending"):
+            app[keys.OUTBOX].add(doc)
+        return await transition(app[keys.DB], doc, MessageStatus.QUEUED, retry=True, fields={
+            "attempts": 0, "errorMessage": None, "lastError": None, "claimedBy": None,
+            "claimedAt": None, "dispatched": False})
+
+    doc, _ = await _change(request, decide)
+    await app[keys.ACCEPTOR].dispatch(doc)
+    return ok(present.message(doc), status=202, message=QUEUED_MESSAGE)
+
+
+@operation(summary="Cancel a queued message", tag=TAG, scope="messages:write",
+           response=MessageOut, errors=(401, 403, 404, 409))
+async def cancel_message(request: web.Request) -> web.Response:
+    app = request.app
+    timeout = timedelta(seconds=app[keys.SETTINGS].claim_timeout_seconds)
+
+    async def decide(doc: dict[str, Any]) -> dict[str, Any] | None:
+        if doc["status"] != MessageStatus.QUEUED:
+            raise conflict(f"Only Queued messages can be cancelled; this one is {doc['status']}")
+        claimed = doc.get("claimedAt")
+        if doc.get("claimedBy") and claimed and utcnow() - claimed < timeout:
+            raise conflict("The message is being sent and can no longer be cancelled")
+        return await transition(app[keys.DB], doc, MessageStatus.CANCELLED,
+                                fields={"errorMessage": "Cancelled"}, outbox=app[keys.OUTBOX])
+
+    doc, _ = await _change(request, decide)
+    return ok(present.message(doc), message="Message cancelled")
+

@@ -1,0 +1,72 @@
+"""API shapes of stored documents (``id`` for ``_id``, internal fields left out) and pages."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import Field
+from pymongo.asynchronous.collection import AsyncCollection
+
+from gateway.parsing import Query
+
+MESSAGE_FIELDS = (
+    "userId", "whatsappAccountId", "contactId", "campaignId", "direction", "type", "content",
+    "mediaUrl", "mediaId", "whatsappMessageId", "status", "errorMessage", "scheduledFor",
+    "sentAt", "deliveredAt", "readAt", "isFromBot", "createdAt", "updatedAt", "to", "from",
+    "attempts",
+)
+ACCOUNT_FIELDS = (
+    "userId", "name", "phoneNumberId", "displayPhoneNumber", "dailyLimit", "ratePerMinute",
+    "status", "lastError", "createdAt", "updatedAt",
+)
+CONTACT_FIELDS = (
+    "userId", "whatsappAccountId", "phone", "name", "unreadCount", "totalMessages",
+    "lastMessageAt", "createdAt", "updatedAt",
+)
+
+
+def _shape(doc: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    shaped = {"id": doc["_id"]}
+    shaped.update({name: doc.get(name) for name in fields if name in doc})
+    return shaped
+
+
+def message(doc: dict[str, Any]) -> dict[str, Any]:
+    """A message as the API shows it (never ``version``, ``eventPending``, ``claimedBy`` …)."""
+    shaped = _shape(doc, MESSAGE_FIELDS)
+    shaped.setdefault("attempts", 0)
+    return shaped
+
+
+def account(doc: dict[str, Any]) -> dict[str, Any]:
+    """An account as the API shows it: the access token is write-only."""
+    return _shape(doc, ACCOUNT_FIELDS)
+
+
+def contact(doc: dict[str, Any]) -> dict[str, Any]:
+    return _shape(doc, CONTACT_FIELDS)
+
+
+class PageQuery(Query):
+    """``page`` (from 1) and ``limit`` (1 to 100, default 50)."""
+
+    page: int = Field(1, ge=1, le=1_000_000, description="Page number, from 1.")
+    limit: int = Field(50, ge=1, le=100, description="Items per page, 1 to 100.")
+
+
+async def page_of(
+    collection: AsyncCollection[dict[str, Any]], query: dict[str, Any],
+    sort: list[tuple[str, int]], page: PageQuery, plural: str,
+    shape: Callable[[dict[str, Any]], dict[str, Any]],
+) -> dict[str, Any]:
+    """One page of ``query``: ``{<plural>: [...], total, page, limit, totalPages}``."""
+    cursor = collection.find(query, sort=sort, skip=(page.page - 1) * page.limit,
+                             limit=page.limit)
+    total, docs = await asyncio.gather(collection.count_documents(query), cursor.to_list())
+    return {
+        plural: [shape(doc) for doc in docs], "total": total, "page": page.page,
+        "limit": page.limit, "totalPages": math.ceil(total / page.limit),
+    }
