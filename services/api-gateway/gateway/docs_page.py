@@ -7,6 +7,7 @@ the server from the same document ``/api/v1/openapi.json`` serves.
 from __future__ import annotations
 
 import json
+import re
 from html import escape
 from typing import Any
 
@@ -40,11 +41,11 @@ def render(doc: dict[str, Any]) -> str:
     body = [f"<header><h1>{escape(info.get('title', 'API'))} "
             f"<small>{escape(str(info.get('version', '')))}</small></h1>"
             f"<p>{escape(info.get('description', ''))}</p></header><main>",
-            "<nav>" + "".join(f'<a href="#tag-{escape(t)}">{escape(t)}</a>' for t in tags)
+            "<nav>" + "".join(f'<a href="#tag-{_slug(t)}">{escape(t)}</a>' for t in tags)
             + '<a href="#schemas">schemas</a>'
             + '<a href="/api/v1/openapi.json">openapi.json</a></nav>']
     for tag in tags:
-        body.append(f'<h2 id="tag-{escape(tag)}">{escape(tag)}</h2>')
+        body.append(f'<h2 id="tag-{_slug(tag)}">{escape(tag)}</h2>')
         body.extend(_operation(path, method, op) for path, method, op in _ops(doc, tag))
     body.append('<h2 id="schemas">Schemas</h2>')
     for name, schema in doc.get("components", {}).get("schemas", {}).items():
@@ -54,6 +55,10 @@ def render(doc: dict[str, Any]) -> str:
     return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{title}</title>"
             f"<meta name=viewport content='width=device-width'><style>{STYLE}</style></head>"
             f"<body>{''.join(body)}</body></html>")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
 def _ops(doc: dict[str, Any], tag: str) -> list[tuple[str, str, dict[str, Any]]]:
@@ -147,7 +152,7 @@ def _schema_section(name: str, schema: dict[str, Any]) -> str:
             "</pre></details></section>")
 
 
-@operation(summary="Browsable API documentation (HTML)", tag="docs", errors=(),
+@operation(summary="Browsable API documentation (HTML)", tag="Documents", errors=(),
            produces="text/html")
 async def docs_page(request: web.Request) -> web.Response:
     """This page: every operation, parameter and schema of the OpenAPI document."""

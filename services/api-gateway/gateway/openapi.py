@@ -191,7 +191,7 @@ def _undocumented(route: Any, path: str) -> dict[str, Any]:
     doc = inspect.getdoc(route.handler) or ""
     summary = doc.splitlines()[0] if doc else f"{route.method} {path}"
     entry: dict[str, Any] = {
-        "summary": summary, "tags": ["operations"], "security": [],
+        "summary": summary, "tags": ["Operations"], "security": [],
         "parameters": [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
                        for n in PATH_PARAM.findall(path)],
         "responses": {"200": {"description": "OK"}},
@@ -230,7 +230,7 @@ def document_for(request: web.Request) -> dict[str, Any]:
     return build_document(root, server_url=settings.gateway_url, version=_version())
 
 
-@operation(summary="This OpenAPI 3.1 document", tag="docs", errors=())
+@operation(summary="This OpenAPI 3.1 document", tag="Documents", errors=())
 async def openapi_json(request: web.Request) -> web.Response:
     """The API described as OpenAPI 3.1 (no authentication needed)."""
     return web.json_response(document_for(request))

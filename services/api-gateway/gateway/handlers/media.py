@@ -108,7 +108,7 @@ async def store_media(app: web.Application, user_id: str, data: bytes, mime: str
     return Answer(201, {"success": True, "data": body.model_dump(by_alias=True)})
 
 
-@operation(summary="Upload a media file", tag="media", scope="messages:write", multipart=True,
+@operation(summary="Upload a media file", tag="Media", scope="messages:write", multipart=True,
            response=MediaUploaded, status=201, errors=(400, 401, 403, 409, 413, 415),
            headers={HEADER: "Repeat a request safely: the same key returns the first answer."})
 async def upload_media(request: web.Request) -> web.Response:
@@ -129,7 +129,7 @@ async def upload_media(request: web.Request) -> web.Response:
     return await idempotent_view(request, user_id, digest, work, replays=replays)
 
 
-@operation(summary="Download a media file", tag="media", scope="messages:read",
+@operation(summary="Download a media file", tag="Media", scope="messages:read",
            produces="application/octet-stream", errors=(401, 403, 404))
 async def get_media(request: web.Request) -> web.Response:
     """The stored bytes with their type; only the owner's media, anyone else's id is a 404."""

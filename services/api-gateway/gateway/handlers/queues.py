@@ -104,7 +104,7 @@ def assemble(
     )
 
 
-@operation(summary="Queue metrics", tag="queues", scope="messages:read", response=QueueMetrics,
+@operation(summary="Queue metrics", tag="Queues", scope="messages:read", response=QueueMetrics,
            errors=(401, 403))
 async def get_queue_metrics(request: web.Request) -> web.Response:
     """Waiting, active, completed and failed jobs per queue, from the broker and the database."""

@@ -169,7 +169,7 @@ async def projection_docs(
     return await db.stats_accounts.find(where, projection).to_list(None)
 
 
-@operation(summary="Message statistics", tag="statistics", scope="messages:read",
+@operation(summary="Message statistics", tag="Statistics", scope="messages:read",
            query=StatisticsQuery, response=Statistics)
 async def get_statistics(request: web.Request) -> web.Response:
     """Totals by status, direction and type, and the outbound delivery and read rates."""
@@ -179,7 +179,7 @@ async def get_statistics(request: web.Request) -> web.Response:
     return ok(summarise(docs).model_dump(by_alias=True))
 
 
-@operation(summary="Daily message statistics", tag="statistics", scope="messages:read",
+@operation(summary="Daily message statistics", tag="Statistics", scope="messages:read",
            query=DailyQuery, response=DailyStatistics)
 async def get_daily_statistics(request: web.Request) -> web.Response:
     """Sent, delivered, read, failed and received per UTC day, for charts."""
