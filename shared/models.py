@@ -161,7 +161,9 @@ class MessageEvent(Model):
     whatsapp_message_id: str | None = Field(None, description="The `wamid.` once known.")
     error_message: str | None = Field(None, description="Why it failed or was refused.")
     reason: str | None = Field(None, description="For message.rejected: what was wrong.")
-    idempotency_key: str | None = Field(None, description="Of the command (rejected events).")
+    idempotency_key: str | None = Field(
+        None, description="The idempotency key the message was sent with (commands, HTTP)."
+    )
 
 
 def event_from_message(doc: dict[str, Any]) -> MessageEvent:
@@ -185,4 +187,5 @@ def event_from_message(doc: dict[str, Any]) -> MessageEvent:
         contact_id=doc.get("contactId"),
         whatsapp_message_id=doc.get("whatsappMessageId"),
         error_message=doc.get("errorMessage"),
+        idempotency_key=doc.get("idempotencyKey"),
     )
