@@ -1,0 +1,167 @@
+"""The broker intake: send commands on relay.commands follow the HTTP API's rules, once per
+idempotency key; refusals are parked with a reason and announced; poison is dead-lettered."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aio_pika
+import pytest
+from aiohttp.test_utils import TestClient
+
+from gateway import keys
+from gateway.accept import usage_id
+from shared import topology
+from shared.db import Database
+from shared.models import utcnow
+from tests.conftest import eventually
+from tests.integration.gateway.conftest import Tenant
+
+pytestmark = pytest.mark.integration
+
+
+class Bus:
+    """A plain aio-pika client, as another internal service would be."""
+
+    def __init__(self, connection: aio_pika.abc.AbstractConnection,
+                 channel: aio_pika.abc.AbstractChannel) -> None:
+        self.connection = connection
+        self.channel = channel
+        self.events: list[dict[str, Any]] = []
+
+    async def command(self, body: dict[str, Any] | bytes) -> None:
+        exchange = await self.channel.get_exchange(topology.COMMANDS)
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        await exchange.publish(aio_pika.Message(raw, content_type="application/json"),
+                               routing_key="message.send")
+
+    async def follow_events(self) -> None:
+        queue = await self.channel.declare_queue(exclusive=True)
+        await queue.bind(topology.EVENTS, routing_key="message.#")
+        await queue.consume(self._on_event, no_ack=True)
+
+    async def _on_event(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        self.events.append(json.loads(message.body))
+
+    async def drain(self, queue_name: str) -> list[dict[str, Any]]:
+        queue = await self.channel.declare_queue(queue_name, passive=True)
+        found = []
+        while (message := await queue.get(no_ack=True, fail=False)) is not None:
+            found.append(json.loads(message.body))
+        return found
+
+
+@pytest.fixture
+async def bus(settings, http: TestClient) -> AsyncIterator[Bus]:
+    connection = await aio_pika.connect(settings.amqp_url)
+    channel = await connection.channel()
+    client = Bus(connection, channel)
+    await client.follow_events()
+    yield client
+    await connection.close()
+
+
+def command(tenant: Tenant, key: str, **fields: Any) -> dict[str, Any]:
+    return {"userId": tenant.user_id, "idempotencyKey": key,
+            "whatsappAccountId": tenant.account_id, "to": "+15551234567", "type": "Text",
+            "content": "from the CRM", **fields}
+
+
+def intake_count(http: TestClient, outcome: str) -> float:
+    registry = http.server.app[keys.REGISTRY]
+    return registry.get_sample_value("relay_gateway_intake_commands_total",
+                                     {"outcome": outcome}) or 0.0
+
+
+class TestAccepted:
+    """A command creates one message however often it is published."""
+
+    async def test_three_publishes_one_message(self, bus: Bus, http: TestClient,
+                                               alice: Tenant, db: Database) -> None:
+        for _ in range(3):
+            await bus.command(command(alice, "invoice-7"))
+        await eventually(lambda: asyncio.sleep(0, result=intake_count(http, "accepted")
+                                               + intake_count(http, "duplicate") == 3),
+                         message="all three commands handled")
+        messages = await db.messages.find({}).to_list()
+        assert len(messages) == 1
+        assert messages[0]["status"] == "Queued" and messages[0]["idempotencyKey"] == "invoice-7"
+        await eventually(lambda: asyncio.sleep(0, result=[
+            e for e in bus.events if e["type"] == "message.queued"]))
+        queued = [e for e in bus.events if e["type"] == "message.queued"]
+        assert [e["messageId"] for e in queued] == [messages[0]["_id"]]
+
+    async def test_different_keys_are_different_messages(self, bus: Bus, alice: Tenant,
+                                                         db: Database) -> None:
+        await bus.command(command(alice, "a"))
+        await bus.command(command(alice, "b"))
+        for key in ("a", "b"):
+            await eventually(lambda key=key: db.messages.find_one({"idempotencyKey": key}))
+        assert await db.messages.count_documents({}) == 2
+
+
+class TestRejected:
+    """Refusals land on relay.commands.rejected with a reason and emit message.rejected."""
+
+    async def test_refusals_are_parked_and_announced(self, bus: Bus, alice: Tenant,
+                                                     bob: Tenant, db: Database) -> None:
+        await db.accounts.update_one({"_id": alice.account_id}, {"$set": {"dailyLimit": 1}})
+        await db.daily_usage.insert_one({"_id": usage_id(alice.account_id, utcnow()),
+                                         "count": 1})
+        await bus.command(command(alice, "theirs", whatsappAccountId=bob.account_id))
+        await bus.command(command(alice, "over-limit"))
+        await bus.command(command(bob, "bad-phone", to="555-1234"))
+
+        async def parked() -> list[dict[str, Any]]:
+            found.extend(await bus.drain(topology.REJECTED_QUEUE))
+            return found if len(found) >= 3 else []
+
+        found: list[dict[str, Any]] = []
+        await eventually(parked, message="three parked commands")
+        by_key = {p["idempotencyKey"]: p for p in found}
+        assert by_key["theirs"]["code"] == "NOT_FOUND"
+        assert by_key["over-limit"]["code"] == "DAILY_LIMIT_REACHED"
+        assert by_key["bad-phone"]["code"] == "VALIDATION_ERROR"
+        assert "E.164" in by_key["bad-phone"]["reason"]
+        assert by_key["bad-phone"]["to"] == "555-1234"  # the original body is kept
+        await eventually(lambda: asyncio.sleep(0, result=len(
+            [e for e in bus.events if e["type"] == "message.rejected"]) >= 3))
+        rejected = [e for e in bus.events if e["type"] == "message.rejected"]
+        assert {e["idempotencyKey"] for e in rejected} == {"theirs", "over-limit", "bad-phone"}
+        assert all(e["messageId"] is None and e["reason"] for e in rejected)
+        assert await db.messages.count_documents({}) == 0
+
+    async def test_redelivered_refusal_is_parked_once(self, bus: Bus, http: TestClient,
+                                                      alice: Tenant) -> None:
+        for _ in range(2):
+            await bus.command(command(alice, "bad-twice", to="nope"))
+        await eventually(lambda: asyncio.sleep(0, result=intake_count(http, "rejected")
+                                               + intake_count(http, "duplicate") == 2))
+        assert intake_count(http, "rejected") == 1
+        assert len(await bus.drain(topology.REJECTED_QUEUE)) == 1
+
+
+class TestPoison:
+    """Malformed bytes go to relay.dead; the consumer keeps running."""
+
+    async def test_malformed_is_dead_lettered_and_intake_lives_on(
+        self, bus: Bus, alice: Tenant, db: Database
+    ) -> None:
+        await bus.command(b"\x00not json at all")
+        await bus.command({"userId": alice.user_id})  # not the schema
+        await bus.command(command(alice, "after-poison"))
+        await eventually(lambda: db.messages.find_one({"idempotencyKey": "after-poison"}),
+                         message="a valid command after poison")
+        dead: list[dict[str, Any]] = []
+
+        async def dead_lettered() -> bool:
+            queue = await bus.channel.declare_queue(topology.DEAD_QUEUE, passive=True)
+            while (message := await queue.get(no_ack=True, fail=False)) is not None:
+                dead.append({"body": message.body})
+            return len(dead) >= 2
+
+        await eventually(dead_lettered, message="two dead letters")
+        assert dead[0]["body"].startswith(b"\x00not json")
