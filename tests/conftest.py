@@ -40,9 +40,10 @@ class VhostPool:
     """Fresh RabbitMQ vhosts, created in batches (one rabbitmqctl call each), all deleted at
     the end of the session."""
 
-    def __init__(self, batch: int = 20) -> None:
+    def __init__(self, batch: int = 10) -> None:
         self._batch = batch
         self._free: list[str] = []
+        self._used: list[str] = []
         self.created: list[str] = []
 
     def take(self) -> str:
@@ -52,18 +53,30 @@ class VhostPool:
             self.created += names
         return self._free.pop()
 
+    def give_back(self, url: str) -> None:
+        """A used vhost holds queues (quorum queues are Raft groups): delete them in batches."""
+        self._used.append(url.rsplit("/", 1)[1])
+        if len(self._used) >= 5:
+            embedded.delete_vhosts(self._used)
+            self._used = []
+
+    def close(self) -> None:
+        embedded.delete_vhosts(self._used + self._free)
+
 
 @pytest.fixture(scope="session")
 def vhost_pool(rabbitmq: None) -> Iterator[VhostPool]:
     pool = VhostPool()
     yield pool
-    embedded.delete_vhosts(pool.created)
+    pool.close()
 
 
 @pytest.fixture
-def amqp_url(vhost_pool: VhostPool) -> str:
+def amqp_url(vhost_pool: VhostPool) -> Iterator[str]:
     """A fresh vhost per test: durable queues of other tests cannot leak in."""
-    return vhost_pool.take()
+    url = vhost_pool.take()
+    yield url
+    vhost_pool.give_back(url)
 
 
 @pytest.fixture
@@ -83,6 +96,7 @@ def settings(mongo_url: str, amqp_url: str, db_name: str, tmp_path: Path) -> Set
         gateway_port=port(), ingest_port=port(), stats_port=port(), sender_port=port(),
         sim_port=port(),
         retry_base_seconds=0.2,
+        send_shards=4,
         outbox_sweep_seconds=0.5,
         log_format="json",
         log_level="INFO",
