@@ -83,6 +83,18 @@ class TestMalformedUploads:
                                   **{"Content-Type": "application/json"})
         assert status == 400 and "multipart/form-data" in body["message"]
 
+    @pytest.mark.parametrize(("content_type", "raw"), [
+        ("multipart/form-data", b"--x\r\n\r\nabc\r\n--x--\r\n"),
+        ("multipart/form-data; boundary=x", b"no boundary anywhere"),
+        ("multipart/form-data; boundary=x",
+         b'--x\r\nContent-Disposition: form-data; name="file"\r\n\r\n\x89PNG'),
+    ])
+    async def test_broken_multipart_is_400_not_500(
+        self, client: TestClient, alice: User, content_type: str, raw: bytes
+    ) -> None:
+        status, body = await post(client, alice, raw, **{"Content-Type": content_type})
+        assert status == 400 and body["code"] == "VALIDATION_ERROR", body
+
     async def test_no_file_field(self, client: TestClient, alice: User) -> None:
         status, body = await post(client, alice, form(samples.png(), field="picture"))
         assert status == 400 and "'file'" in body["message"]

@@ -12,7 +12,7 @@ import hashlib
 import uuid
 from typing import Any
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, MultipartReader, web
 from pydantic import Field
 
 from gateway import keys
@@ -76,7 +76,18 @@ async def read_upload(request: web.Request, limit: int) -> bytes:
                                FIELD)
     if (request.content_length or 0) > limit + MULTIPART_OVERHEAD:
         raise too_large(limit)
-    reader = await request.multipart()
+    try:
+        data = await _file_part(await request.multipart(), limit)
+    except ValueError as exc:  # aiohttp's word for a malformed multipart body
+        raise validation_error(f"The multipart body is malformed: {exc}", FIELD) from None
+    if data is None:
+        raise validation_error("The multipart body has no 'file' field", FIELD)
+    if not data:
+        raise validation_error("The file is empty", FIELD)
+    return data
+
+
+async def _file_part(reader: MultipartReader, limit: int) -> bytes | None:
     data: bytes | None = None
     other = 0
     while (part := await reader.next()) is not None:
@@ -88,10 +99,6 @@ async def read_upload(request: web.Request, limit: int) -> bytes:
         if data is not None:
             raise validation_error("Send exactly one file per request", FIELD)
         data = await _read_capped(part, limit, too_large(limit))
-    if data is None:
-        raise validation_error("The multipart body has no 'file' field", FIELD)
-    if not data:
-        raise validation_error("The file is empty", FIELD)
     return data
 
 
