@@ -46,6 +46,11 @@ bench-quick: install
 	@scripts/ensure-rabbitmq.sh
 	@$(PY) -m bench --quick $(ARGS)
 
+## make chaos: the long fault suite (the short form runs inside make test).
+chaos: install
+	@scripts/ensure-rabbitmq.sh
+	@RELAY_CHAOS_LONG=1 $(PY) -m pytest tests/chaos -m chaos -s
+
 lint: install
 	@$(VENV)/bin/ruff check .
 
