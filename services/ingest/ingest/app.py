@@ -67,7 +67,7 @@ def create_app(
 
 
 async def _readiness(app: web.Application, with_worker: bool) -> dict[str, bool]:
-    checks = {"broker": app[PUBLISHER].is_connected}
+    checks = {"broker": app[CONNECTED].is_set() and app[PUBLISHER].is_connected}
     if with_worker:
         checks["database"] = await ping(app[DATABASE])  # type: ignore[arg-type]
     return checks
@@ -102,6 +102,8 @@ async def _connect_forever(broker: Broker, connected: asyncio.Event) -> None:
             await broker.connect(timeout=5.0)
         except Exception as exc:  # down, refused, or a vhost that is missing: keep trying
             log.warning("broker_connect_failed", error=repr(exc)[:200])
+            with contextlib.suppress(Exception):
+                await broker.close()  # a half-made connection must not linger
             await asyncio.sleep(CONNECT_RETRY_SECONDS)
             continue
         log.info("broker_connected")

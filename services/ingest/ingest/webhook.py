@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from ingest.keys import METRICS, PUBLISHER, SETTINGS
+from ingest.keys import CONNECTED, METRICS, PUBLISHER, SETTINGS
 from shared import topology
 from shared.broker import PublishError
 from shared.secrets import signature_valid
@@ -92,7 +92,7 @@ def _is_json_object(raw: bytes) -> bool:
 
 async def _enqueue(request: web.Request, raw: bytes) -> bool:
     publisher = request.app[PUBLISHER]
-    if not publisher.is_connected:
+    if not (request.app[CONNECTED].is_set() and publisher.is_connected):
         return False
     try:
         await publisher.publish(
