@@ -1,12 +1,13 @@
 """Deferring a command through the delay queues instead of holding it (no head-of-line blocking).
 
-A deferred command carries ``x-relay-not-before`` (epoch seconds); the delay queues round down to
+A deferred command carries ``x-relay-not-before`` (epoch milliseconds); the delay queues round down to
 a bucket, so a command that comes back early is deferred again for the rest. ``x-relay-planned``
 marks a command whose pacing slot is already planned: on return it goes straight to the gate.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from sender.context import Context
@@ -20,8 +21,9 @@ HOLD_SECONDS = 0.1
 
 
 def not_before(headers: dict[str, Any]) -> float:
+    """Epoch seconds; carried as integer milliseconds (AMQP floats may be single precision)."""
     try:
-        return float(headers.get(NOT_BEFORE) or 0.0)
+        return int(headers.get(NOT_BEFORE) or 0) / 1000
     except (TypeError, ValueError):
         return 0.0
 
@@ -37,7 +39,7 @@ async def defer(
 ) -> None:
     """Publish ``command`` to come back to its shard at ``until`` (confirmed before the ack)."""
     carried = relay_headers(headers or {})
-    carried[NOT_BEFORE] = float(until)
+    carried[NOT_BEFORE] = math.ceil(until * 1000)
     if planned:
         carried[PLANNED] = 1
     else:
