@@ -144,18 +144,24 @@ class MessageEvent(Model):
     """An event on ``relay.events``: one state change of one message, published once or more.
 
     ``event_id`` is deterministic (``<messageId>:<version>``), so subscribers dedupe on it.
+    The outbox publishes every field, nulls included (so the schema lists them all as required).
     """
+
+    model_config = ConfigDict(
+        **Model.model_config, json_schema_serialization_defaults_required=True
+    )
 
     event_id: str = Field(description="Unique per state change; the same on every redelivery.")
     type: EventType = Field(description="Routing key, e.g. message.sent.")
     occurred_at: datetime = Field(description="When the change happened (UTC).")
-    message_id: str | None = Field(description="Relay's message id (null when rejected).")
-    user_id: str | None = Field(description="Owning tenant.")
-    whatsapp_account_id: str | None = Field(description="Account that sends or receives.")
-    direction: Direction | None = Field(description="Inbound or Outbound.")
-    message_type: MessageType | None = Field(description="Text, Image, …")
-    status: MessageStatus | None = Field(description="Status after the change.")
-    previous_status: MessageStatus | None = Field(description="Status before (null if new).")
+    # Nullable fields default to None so that a publisher omitting nulls is still readable.
+    message_id: str | None = Field(None, description="Relay's message id (null when rejected).")
+    user_id: str | None = Field(None, description="Owning tenant.")
+    whatsapp_account_id: str | None = Field(None, description="Account that sends or receives.")
+    direction: Direction | None = Field(None, description="Inbound or Outbound.")
+    message_type: MessageType | None = Field(None, description="Text, Image, …")
+    status: MessageStatus | None = Field(None, description="Status after the change.")
+    previous_status: MessageStatus | None = Field(None, description="Status before (null if new).")
     version: int = Field(0, description="The message's version after the change.")
     contact_id: str | None = Field(None, description="Contact of the message.")
     whatsapp_message_id: str | None = Field(None, description="The `wamid.` once known.")

@@ -149,7 +149,11 @@ class EventOutbox:
         with contextlib.suppress(BulkWriteError):  # duplicates: already logged
             await self._db.events.insert_many(docs, ordered=False)
         await asyncio.gather(*(
-            self._broker.publish(topology.EVENTS, e.type, e, message_id=e.event_id)
+            # Nulls included: the contract lists previousStatus & co. in every event.
+            self._broker.publish(
+                topology.EVENTS, e.type, e.model_dump_json(by_alias=True).encode(),
+                message_id=e.event_id,
+            )
             for e in events
         ))
         ops: list[UpdateOne] = []
