@@ -57,7 +57,8 @@ class Ingest:
     async def post(self, payload: dict[str, Any] | bytes, *, secret: str | None = None,
                    headers: dict[str, str] | None = None) -> int:
         raw, signed = p.signed(payload, secret or self.settings.whatsapp_app_secret)
-        async with self.session.post(self.url, data=raw, headers=headers or signed) as response:
+        async with self.session.post(self.url, data=raw,
+                                     headers=signed if headers is None else headers) as response:
             return response.status
 
     def metric(self, name: str, **labels: str) -> float:
