@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
 import time
 import traceback
@@ -32,6 +33,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _run(names: list[str], quick: bool) -> list[Figure]:
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    for sig in (signal.SIGINT, signal.SIGTERM):  # stop cleanly: processes, database, vhost
+        loop.add_signal_handler(sig, task.cancel)
     stack = BenchStack()
     figures: list[Figure] = []
     await stack.open()

@@ -113,6 +113,12 @@ class Load:
         self.bodies: list[Any] = raw.get("bodies") or []
 
     @property
+    def ids(self) -> set[str]:
+        """``data.id`` of every JSON answer kept (``keep_bodies``)."""
+        return {b["data"]["id"] for b in self.bodies
+                if isinstance(b, dict) and isinstance(b.get("data"), dict) and "id" in b["data"]}
+
+    @property
     def throughput(self) -> float:
         return self.ok / self.elapsed if self.elapsed > 0 else float("nan")
 

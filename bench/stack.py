@@ -27,8 +27,86 @@ from shared.db import Database, connect, ensure_indexes
 from shared.secrets import TokenCipher
 from shared.settings import Settings, env_for, load_settings
 
+REPO = Path(__file__).resolve().parents[1]
 PORT_VARS = {"gateway": "RELAY_GATEWAY_PORT", "ingest": "RELAY_INGEST_PORT",
              "stats": "RELAY_STATS_PORT", "sender": "RELAY_SENDER_PORT", "sim": "RELAY_SIM_PORT"}
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                tree.setdefault(ppid, []).append(int(entry.name))
+    return tree
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL ``pid`` and every descendant, by id (``su`` puts rabbitmqctl's Erlang VM in a
+    session of its own, out of reach of a process-group kill)."""
+    tree = _children()
+    todo, found = [pid], []
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo += tree.get(current, [])
+    for target in reversed(found):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(target, signal.SIGKILL)
+
+
+def rabbitmqctl(*args: str, timeout: float = 60.0) -> None:
+    """Run ``rabbitmqctl -q ARGS`` in its own process group, killed whole after ``timeout``.
+
+    The CLI's default distribution ports (35672-35682) run out when crashed runs leave
+    rabbitmqctl processes behind, so it gets a port range of its own.
+    """
+    env = {**os.environ, "RABBITMQ_CTL_DIST_PORT_MIN": "37100",
+           "RABBITMQ_CTL_DIST_PORT_MAX": "37199"}
+    process = subprocess.Popen(["rabbitmqctl", "-q", *args], env=env, start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_tree(process.pid)
+        process.wait()
+        raise
+    if process.returncode != 0:
+        raise subprocess.CalledProcessError(process.returncode, args, stderr=err)
+
+
+async def _create_vhost(name: str, patience: float = 180.0) -> str:
+    """A vhost with full permissions for guest, retried while rabbitmqctl fails or hangs."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            await asyncio.to_thread(rabbitmqctl, "add_vhost", name)
+            await asyncio.to_thread(rabbitmqctl, "set_permissions", "-p", name, "guest",
+                                    ".*", ".*", ".*")
+            return f"amqp://guest:guest@127.0.0.1:5672/{name}"
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+            if time.monotonic() > deadline:
+                raise
+            step(f"rabbitmqctl failed ({type(exc).__name__}); retrying the vhost")
+            await asyncio.sleep(3)
+
+
+async def _connect_broker(url: str, shards: int, patience: float = 90.0) -> Broker:
+    """Connect (and declare the topology), retried: a fresh vhost may take a while to open."""
+    deadline = time.monotonic() + patience
+    while True:
+        broker = Broker(url, shards=shards)
+        try:
+            await broker.connect(timeout=20)
+            return broker
+        except (TimeoutError, ConnectionError, OSError) as exc:
+            with contextlib.suppress(Exception):
+                await broker.close()
+            if time.monotonic() > deadline:
+                raise
+            step(f"the broker did not open the vhost yet ({type(exc).__name__}); retrying")
+            await asyncio.sleep(2)
 
 
 @dataclass
@@ -70,13 +148,28 @@ class BenchStack:
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="relay-bench-")))
     vhost: str = field(default_factory=lambda: f"relay-bench-{uuid.uuid4().hex[:10]}")
     procs: dict[str, Proc] = field(default_factory=dict)
+    settings: Settings = field(init=False)
+    mongo: embedded.EmbeddedMongo = field(init=False)
+    client: Any = field(init=False)
+    db: Database = field(init=False)
+    broker: Broker = field(init=False)
+    http: aiohttp.ClientSession = field(init=False)
+    cipher: TokenCipher = field(init=False)
 
     async def open(self) -> None:
+        """Vhost, database, clients; everything is undone if any step fails."""
+        try:
+            await self._open()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _open(self) -> None:
         embedded.ensure_rabbitmq()
-        amqp_url = embedded.create_vhost(self.vhost)
+        amqp_url = await _create_vhost(self.vhost)
         self.mongo = embedded.start_mongo(self.root, record=False)
         port = embedded.free_port
-        self.settings: Settings = load_settings(
+        self.settings = load_settings(
             mongodb_url=self.mongo.url, mongodb_db="relay", amqp_url=amqp_url,
             data_dir=self.root / "relay", gateway_port=port(), ingest_port=port(),
             stats_port=port(), sender_port=port(), sim_port=port(),
@@ -84,23 +177,24 @@ class BenchStack:
             api_rate_per_second=1_000_000, api_rate_burst=1_000_000, log_level="INFO",
         )
         self.client = connect(self.mongo.url)
-        self.db: Database = self.client["relay"]
+        self.db = self.client["relay"]
         await ensure_indexes(self.db)
-        self.broker = Broker(amqp_url, shards=self.settings.send_shards)
-        await self.broker.connect()
-        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120))
+        self.broker = await _connect_broker(amqp_url, self.settings.send_shards)
+        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=180))
         self.cipher = TokenCipher(self.settings.secret_key)
         step(f"stack: vhost {self.vhost}, database {self.mongo.url}, files {self.root}")
 
     async def close(self) -> None:
         for key in list(self.procs):
             self.stop(key)
-        with contextlib.suppress(Exception):
-            await self.http.close()
-            await self.broker.close()
-            await self.client.close()
-        self.mongo.stop()
-        embedded.delete_vhost(self.vhost)
+        for name in ("http", "broker", "client"):
+            if hasattr(self, name):
+                with contextlib.suppress(Exception):
+                    await getattr(self, name).close()
+        if hasattr(self, "mongo"):
+            self.mongo.stop()
+        with contextlib.suppress(subprocess.SubprocessError):
+            await asyncio.to_thread(rabbitmqctl, "delete_vhost", self.vhost)
         shutil.rmtree(self.root, ignore_errors=True)
 
     # processes -----------------------------------------------------------------------------
@@ -118,6 +212,8 @@ class BenchStack:
         if name in PORT_VARS:
             extra[PORT_VARS[name]] = str(port)
         full_env = {**env_for(self.settings), **extra}
+        full_env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(REPO), full_env.get("PYTHONPATH", "")) if p)
         argv = command or [sys.executable, "-m", "relay.cli",
                            *(["sim"] if name == "sim" else ["serve", name])]
         logs = self.root / "logs"

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -104,30 +105,46 @@ async def template_message(ctx: Context, tenant: Tenant, account: dict[str, Any]
     return dict(doc)
 
 
-async def insert_clones(ctx: Context, template: dict[str, Any], count: int, *,
+async def insert_clones(ctx: Context, template: dict[str, Any], total: int, *,
                         fields: dict[str, Any] | None = None, batch: int = 5000,
-                        label: str = "messages", quiet: bool = False) -> list[str]:
-    """Insert ``count`` copies of ``template`` (new ids, fresh times) straight into MongoDB."""
+                        label: str = "messages", quiet: bool = False,
+                        publish: bool = False) -> list[str]:
+    """Insert ``total`` copies of ``template`` (new ids, fresh times) straight into MongoDB;
+    with ``publish``, each batch's send commands go out while the next batch is inserted.
+
+    A value in ``fields`` may be a function of the new document (a unique ``wamid``)."""
     ids: list[str] = []
-    base = {k: v for k, v in template.items() if k not in ("eventPending",)}
+    base = {k: v for k, v in template.items() if k != "eventPending"}
     base.update({"dispatched": True, **(fields or {})})
     started = time.perf_counter()
-    for offset in range(0, count, batch):
-        now = utcnow()
-        docs = []
-        for i in range(min(batch, count - offset)):
-            doc = {**base, "_id": str(uuid.uuid4()), "createdAt": now, "updatedAt": now,
-                   "statusChangedAt": now, "content": f"bench {offset + i}"}
-            for key, value in list(doc.items()):
-                if callable(value):
-                    doc[key] = value(doc)
-            docs.append(doc)
+    publishing: asyncio.Task[None] | None = None
+    for offset in range(0, total, batch):
+        docs = _clones(base, offset, min(batch, total - offset))
         await ctx.stack.db.messages.insert_many(docs, ordered=False)
         ids += [d["_id"] for d in docs]
-        if not quiet and ((offset // batch) % 4 == 3 or offset + batch >= count):
-            step(f"  inserted {len(ids):,}/{count:,} {label} "
+        if publishing is not None:
+            await publishing
+        if publish:
+            publishing = asyncio.create_task(publish_sends(ctx, template, [d["_id"] for d in docs]))
+        if not quiet and ((offset // batch) % 4 == 3 or offset + batch >= total):
+            step(f"  stored {len(ids):,}/{total:,} {label} "
                  f"({len(ids) / (time.perf_counter() - started):,.0f}/s)")
+    if publishing is not None:
+        await publishing
     return ids
+
+
+def _clones(base: dict[str, Any], offset: int, count: int) -> list[dict[str, Any]]:
+    now = utcnow()
+    docs = []
+    for i in range(count):
+        doc = {**base, "_id": str(uuid.uuid4()), "createdAt": now, "updatedAt": now,
+               "statusChangedAt": now, "content": f"bench {offset + i}"}
+        for key, value in list(doc.items()):
+            if callable(value):
+                doc[key] = value(doc)
+        docs.append(doc)
+    return docs
 
 
 async def publish_sends(ctx: Context, template: dict[str, Any], ids: list[str], *,
@@ -144,20 +161,57 @@ async def publish_sends(ctx: Context, template: dict[str, Any], ids: list[str], 
         ))
 
 
+async def sim_send_times(ctx: Context, wanted: set[str]) -> dict[str, float]:
+    """When the simulator first accepted each of ``wanted`` (Relay's message ids).
+
+    The simulator is its own process: asking it costs the database nothing, unlike a
+    ``count_documents`` (an aggregation the embedded server runs in Python)."""
+    sends = (await ctx.stack.sim("GET", "/_sim/sends"))["sends"]
+    out: dict[str, float] = {}
+    for send in sends:
+        mid = send.get("messageId")
+        if mid in wanted and mid not in out:
+            out[mid] = float(send["at"])
+    return out
+
+
+async def none_left(ctx: Context, query: dict[str, Any]) -> bool:
+    """Whether no message matches ``query`` (one indexed ``find_one``: cheap to poll)."""
+    return await ctx.stack.db.messages.find_one(query, projection={"_id": 1}) is None
+
+
+async def until(check: Callable[[], Awaitable[bool]], *, timeout: float,
+                interval: float = 0.5) -> bool:
+    """Poll ``check`` until it holds (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    for _ in itertools.count():
+        if await check():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(interval)
+    return False
+
+
 async def count(ctx: Context, query: dict[str, Any]) -> int:
     return int(await ctx.stack.db.messages.count_documents(query))
 
 
-async def purge_queues(ctx: Context) -> None:
-    """Empty every send shard and delay queue (between figures)."""
-    channel = await ctx.stack.broker.connection.channel()
-    try:
-        for name in topology.all_queues(ctx.stack.broker.shards):
-            if name.startswith(("relay.send.", "relay.delay.")):
-                queue = await channel.get_queue(name, ensure=False)
-                await queue.purge()
-    finally:
-        await channel.close()
+async def purge_queues(ctx: Context, timeout: float = 15.0) -> None:
+    """Empty every send shard and delay queue (between figures); a queue the broker does not
+    purge in time is reported and left (its messages name deleted messages: harmless)."""
+    for name in topology.all_queues(ctx.stack.broker.shards):
+        if not name.startswith(("relay.send.", "relay.delay.")):
+            continue
+        channel = await ctx.stack.broker.connection.channel()
+        try:
+            queue = await channel.get_queue(name, ensure=False)
+            await asyncio.wait_for(queue.purge(), timeout)
+        except TimeoutError:
+            step(f"  the broker did not purge {name} within {timeout:.0f} s; left as it is")
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(channel.close(), 5)
 
 
 async def forget_user(ctx: Context, user_id: str) -> None:

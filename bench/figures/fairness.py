@@ -11,7 +11,6 @@ from bench.figures.common import (
     Context,
     forget_user,
     insert_clones,
-    publish_sends,
     purge_queues,
     sampling,
     template_message,
@@ -76,10 +75,9 @@ async def run(ctx: Context) -> Figure:
     latencies: list[float] = []
     try:
         template = await template_message(ctx, busy, busy.accounts[0])
-        ids = await insert_clones(ctx, template, backlog, label="backlog messages")
         started = time.perf_counter()
-        await publish_sends(ctx, template, ids)
-        step(f"fairness: {backlog:,} send commands published in "
+        await insert_clones(ctx, template, backlog, label="backlog messages", publish=True)
+        step(f"fairness: {backlog:,} messages stored and their send commands published in "
              f"{time.perf_counter() - started:.1f} s")
         for probe in range(PROBES):
             async with sampling(ctx, "backlog"):

@@ -11,7 +11,6 @@ from bench.figures.common import (
     Context,
     forget_user,
     insert_clones,
-    publish_sends,
     purge_queues,
     template_message,
 )
@@ -27,9 +26,8 @@ async def _queue(ctx: Context, accounts: int, per_account: int) -> tuple[Any, di
     phones = {}
     for account in tenant.accounts:
         template = await template_message(ctx, tenant, account)
-        ids = await insert_clones(ctx, template, per_account - 1, label="paced messages",
-                                  batch=per_account, quiet=True)
-        await publish_sends(ctx, template, ids)
+        await insert_clones(ctx, template, per_account - 1, batch=per_account, quiet=True,
+                            publish=True)
         phones[account["phoneNumberId"]] = account["_id"]
     return tenant, phones
 
@@ -57,7 +55,7 @@ def measure(sends: list[dict[str, Any]], phones: dict[str, str],
 
 async def run(ctx: Context) -> Figure:
     accounts = ctx.n(100, 10)
-    span = ctx.n(120, 8)
+    span = ctx.n(120, 5)
     per_account = allowed_in_span(RATE, span) + ctx.n(30, 10)
     figure = Figure("pacing", "4. Pacing", (
         f"{accounts} accounts at {RATE}/min, each with {per_account} queued messages (more than "
