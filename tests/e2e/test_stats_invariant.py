@@ -9,12 +9,15 @@ import json
 import random
 import sys
 import urllib.request
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from relay import embedded
 from shared import topology
 from shared.broker import Broker
 from shared.db import Database
@@ -26,6 +29,15 @@ from tests.harness import Stack
 from tests.stats_support import assert_counters_match, make_histories, shuffled_with_duplicates
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+@pytest.fixture
+def amqp_url(rabbitmq: None) -> Iterator[str]:
+    """One vhost of its own (not a batch from the pool: this module needs exactly one)."""
+    name = f"relay-stats-e2e-{uuid.uuid4().hex[:10]}"
+    url = embedded.create_vhost(name)
+    yield url
+    embedded.delete_vhosts([name])
 
 
 async def publish(broker: Broker, events: list[MessageEvent], width: int = 50) -> None:
