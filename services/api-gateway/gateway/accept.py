@@ -201,6 +201,8 @@ class Acceptor:
             raise validation_error(f"mediaId is {media['mimeType']}, not {body.type}", "mediaId")
 
     async def _take_unit(self, usage: str, limit: int) -> None:
+        if limit <= 0:  # the upsert below would create the day's counter at 1
+            raise ApiError(400, "Daily message limit reached", "DAILY_LIMIT_REACHED")
         try:
             taken = await self.db.daily_usage.find_one_and_update(
                 {"_id": usage, "count": {"$lt": limit}}, {"$inc": {"count": 1}},

@@ -20,7 +20,6 @@ from shared.db import Database
 from shared.secrets import hash_api_key
 
 PUBLIC_PATHS = frozenset({"/api/v1/asyncapi.json", "/api/v1/openapi.json"})
-PRINCIPAL = "relay.principal"
 
 
 @dataclass(frozen=True)
@@ -30,6 +29,9 @@ class Principal:
     user_id: str
     scopes: frozenset[str]
     key_hash: str
+
+
+PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
 
 
 class Authenticator:

@@ -1,10 +1,14 @@
 """Gateway fixtures: the app in process (real RabbitMQ vhost, embedded database), the simulator
-in process on ``settings.sim_port``, and two tenants, each with a key and a connected account."""
+in process on ``settings.sim_port``, and two tenants, each with a key and a connected account.
+
+Creating a vhost costs seconds on a busy broker, so the tests of one module share one, and every
+queue of the topology is purged before each test: no test sees another's messages.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +17,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.app import create_app
 from relay import admin
+from shared import topology
+from shared.broker import Broker
 from shared.db import Database
 from shared.secrets import TokenCipher
 from shared.settings import Settings
@@ -50,6 +56,28 @@ class Client:
         body = {"whatsappAccountId": self.tenant.account_id, "to": "+15551234567",
                 "type": "Text", "content": "hello", **fields}
         return await self.call("POST", "/messages", json=body)
+
+
+@pytest.fixture(scope="module")
+def amqp_url(vhost_pool: Any) -> Iterator[str]:
+    """One vhost per test module (see the module docstring)."""
+    url = vhost_pool.take()
+    yield url
+    vhost_pool.give_back(url)
+
+
+@pytest.fixture(autouse=True)
+async def empty_queues(settings: Settings) -> None:
+    """Every queue of the topology, declared and empty."""
+    broker = Broker(settings.amqp_url, shards=settings.send_shards)
+    await broker.connect()
+    try:
+        channel = await broker.connection.channel()
+        for name in topology.all_queues(settings.send_shards):
+            queue = await channel.declare_queue(name, passive=True)
+            await queue.purge()
+    finally:
+        await broker.close()
 
 
 @pytest.fixture

@@ -125,7 +125,7 @@ class TestMarkRead:
     """Inbound only; the unread count drops once; a read receipt goes to the sender."""
 
     async def test_read_once_drops_unread_once(self, api: Client, db: Database,
-                                               broker: Broker) -> None:
+                                               broker: Broker, settings) -> None:
         t = api.tenant
         doc = await factories.inbound(db, user_id=t.user_id, account_id=t.account_id, unread=2)
         for _ in range(3):
@@ -136,7 +136,7 @@ class TestMarkRead:
         assert contact["unreadCount"] == 1
         stored = await db.messages.find_one({"_id": doc["_id"]})
         assert stored["version"] == 2 and stored["previousStatus"] == "Delivered"
-        shard = topology.shard_queue(topology.shard_of(t.account_id, 8))
+        shard = topology.shard_queue(topology.shard_of(t.account_id, settings.send_shards))
         await eventually(lambda: broker.queue_depth(shard), message="read receipt command")
         assert await broker.queue_depth(shard) == 1
         await eventually(lambda: db.events.find_one({"_id": f"{doc['_id']}:2",
@@ -161,7 +161,8 @@ class TestMarkRead:
 class TestRetry:
     """Only Failed messages go back to Queued, attempts reset, the command republished."""
 
-    async def test_failed_is_requeued(self, api: Client, db: Database, broker: Broker) -> None:
+    async def test_failed_is_requeued(self, api: Client, db: Database, broker: Broker,
+                                      settings) -> None:
         t = api.tenant
         doc = await factories.message(db, user_id=t.user_id, account_id=t.account_id,
                                       status="Failed", errorMessage="(131026) undeliverable",
@@ -170,7 +171,7 @@ class TestRetry:
         assert status == 202, body
         assert body["data"]["status"] == "Queued" and body["data"]["attempts"] == 0
         assert body["data"]["errorMessage"] is None
-        shard = topology.shard_queue(topology.shard_of(t.account_id, 8))
+        shard = topology.shard_queue(topology.shard_of(t.account_id, settings.send_shards))
         await eventually(lambda: broker.queue_depth(shard), message="send command republished")
         await eventually(lambda: db.messages.find_one({"_id": doc["_id"], "dispatched": True,
                                                        "version": 4}))

@@ -20,7 +20,7 @@ class TestAccepted:
     """A valid send answers 202 with the queued message and publishes its send command."""
 
     async def test_text_is_queued_stored_and_published(self, api: Client, db: Database,
-                                                       broker: Broker) -> None:
+                                                       broker: Broker, settings) -> None:
         status, body = await api.send(content="Hello, World!")
         assert status == 202, body
         assert body["success"] is True
@@ -36,7 +36,7 @@ class TestAccepted:
         stored = await db.messages.find_one({"_id": data["id"]})
         assert stored["status"] == "Queued" and stored["version"] == 1
         assert stored["direction"] == "Outbound"
-        shard = topology.shard_of(api.tenant.account_id, 8)
+        shard = topology.shard_of(api.tenant.account_id, settings.send_shards)
         await eventually(lambda: broker.queue_depth(topology.shard_queue(shard)),
                          message="send command on the account's shard")
         await eventually(lambda: db.events.find_one({"_id": f"{data['id']}:1"}),
