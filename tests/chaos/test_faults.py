@@ -111,6 +111,10 @@ class Chaos:
         return [(name, step) for name, step in phases if not any(s in name for s in skip)]
 
 
+def progress(line: str) -> None:
+    print(f"[chaos {time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
+
+
 def rabbitmqctl(*args: str, attempts: int = 20) -> None:
     """``rabbitmqctl`` with retries: under load its CLI node sometimes fails to start."""
     last = ""
@@ -178,6 +182,8 @@ class TestFaults:
             await traffic
             await chaos.ready()
             phases.append({"phase": name, "seconds": round(time.monotonic() - phase_start, 1)})
+            progress(f"phase {name!r} done in {phases[-1]['seconds']} s; "
+                     f"accepted so far {len(workload.ledger.accepted)}")
 
         figures = await self.settle_and_measure(workload, chaos_db, settings, direct_amqp_url)
         figures["phases"] = phases
@@ -192,7 +198,10 @@ class TestFaults:
         ledger, tenant = workload.ledger, workload.tenant
 
         async def settled() -> bool:
-            return not await invariants.unsettled(db)
+            left = await invariants.unsettled(db)
+            if left:
+                progress(f"waiting for {len(left)} unsettled: {left[:5]}")
+            return not left
 
         await eventually(settled, timeout=240, interval=1.0, message="every message settled")
 

@@ -79,6 +79,19 @@ def to_datetime(at: float) -> datetime:
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
+def stored_seconds(value: Any) -> float | None:
+    """A stored date as Unix seconds. nx-27017 hands back dates written by update operators as
+    strings without a zone (docs/DEVIATIONS.md); they are UTC."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+
+
 async def recent_attempts(
     db: Database, account_id: str, *, now: float, claim_timeout: float
 ) -> list[float]:
@@ -91,7 +104,9 @@ async def recent_attempts(
     times: list[float] = []
     query: dict[str, Any] = {"whatsappAccountId": account_id, "attemptedAt": {"$gt": since}}
     async for doc in db.messages.find(query, {"attemptedAt": 1, "attempts": 1}):
-        times += [doc["attemptedAt"].timestamp() + 0.001] * max(1, int(doc.get("attempts") or 1))
+        at = stored_seconds(doc.get("attemptedAt"))
+        if at is not None:
+            times += [at + 0.001] * max(1, int(doc.get("attempts") or 1))
     claimed = {
         "whatsappAccountId": account_id, "status": MessageStatus.QUEUED.value,
         "claimedBy": {"$ne": None},
