@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -64,8 +65,11 @@ class ProjectionStore(Protocol):
     async def ensure_account(self, account_id: str, user_id: str) -> None:
         """Create the zero-filled account doc unless it exists."""
 
-    async def increment(self, account_id: str, token: str, inc: Delta) -> bool:
-        """Step B; False when nothing matched (the token is held, or no such account)."""
+    async def increment(self, account_id: str, tokens: list[str], inc: Delta) -> bool:
+        """Step B for one event or a group (``inc`` their sum), only if no token is held yet.
+
+        False when nothing matched (a token is held already, or there is no such account).
+        """
 
     async def account_exists(self, account_id: str) -> bool:
         """Whether the account doc exists."""
@@ -73,14 +77,35 @@ class ProjectionStore(Protocol):
     async def settle(self, message_id: str, version: int) -> None:
         """Step C: clear ``pending`` if it is still the one of ``version``."""
 
-    async def release(self, account_id: str, token: str) -> None:
-        """Step D: drop ``token`` from the account's ``inflight``."""
+    async def release(self, account_id: str, tokens: list[str]) -> None:
+        """Step D: drop ``tokens`` from the account's ``inflight``."""
+
+    async def load_many(self, message_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The projection docs of ``message_ids`` that exist, by id (one round trip)."""
+
+    async def claim_many(self, claims: list[Claim]) -> set[str]:
+        """Step A for many messages at once; return the ids of the messages claimed."""
+
+    async def settle_many(self, settled: list[tuple[str, int]]) -> None:
+        """Step C for many ``(messageId, version)`` at once."""
 
     def pending(self) -> AsyncIterator[dict[str, Any]]:
         """Message docs with a ``pending`` delta."""
 
     async def held_tokens(self) -> list[tuple[str, list[str]]]:
         """``(accountId, inflight)`` of every account holding tokens."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Step A of one event: a new doc to insert (``doc``) or a conditional update."""
+
+    message_id: str
+    version: int
+    seen_version: int
+    snapshot: Snapshot
+    pending: dict[str, Any]
+    doc: dict[str, Any] | None = None
 
 
 def token_of(message_id: str, version: int) -> str:
@@ -144,7 +169,7 @@ class Projector:
                 message_id, _, version = token.rpartition(":")
                 doc = await self._store.load(message_id)
                 if doc is None or doc.get("pending", {}).get("version") != int(version):
-                    await self._store.release(account_id, token)
+                    await self._store.release(account_id, [token])
                     repaired += 1
         if repaired:
             log.info("projection_recovered", repaired=repaired)
@@ -160,7 +185,9 @@ class Projector:
             doc = await self._store.load(event.message_id)
         if doc is not None and event.version in doc["applied"]:
             # A crash between C and D may have left this event's token behind.
-            await self._store.release(doc["accountId"], token_of(event.message_id, event.version))
+            await self._store.release(
+                doc["accountId"], [token_of(event.message_id, event.version)]
+            )
             return Outcome.DUPLICATE
         current = _snapshot(doc)
         inc = delta(current, event)
@@ -206,16 +233,23 @@ class Projector:
         self, message_id: str, account_id: str, user_id: str, version: int, inc: Delta
     ) -> None:
         """Steps B, C and D (each safe to repeat)."""
-        token = token_of(message_id, version)
+        tokens = [token_of(message_id, version)]
+        await self._increment(account_id, user_id, tokens, inc)
+        await self._store.settle(message_id, version)
+        await self._store.release(account_id, tokens)
+
+    async def _increment(
+        self, account_id: str, user_id: str, tokens: list[str], inc: Delta
+    ) -> bool:
+        """Step B, creating the account doc first when this process has not seen it."""
         if account_id not in self._accounts:
             await self._store.ensure_account(account_id, user_id)
             self._accounts.add(account_id)
-        done = await self._store.increment(account_id, token, inc)
+        done = await self._store.increment(account_id, tokens, inc)
         if not done and not await self._store.account_exists(account_id):
             await self._store.ensure_account(account_id, user_id)  # removed under us (rebuild)
-            await self._store.increment(account_id, token, inc)
-        await self._store.settle(message_id, version)
-        await self._store.release(account_id, token)
+            done = await self._store.increment(account_id, tokens, inc)
+        return done
 
     @contextlib.asynccontextmanager
     async def _serial(self, message_id: str) -> AsyncIterator[None]:

@@ -12,13 +12,35 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from pymongo.errors import DuplicateKeyError
+from pymongo import InsertOne, UpdateOne
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shared.db import Database
 from stats.counters import Delta, Snapshot, empty_account
+from stats.projection import Claim
 
 MESSAGES = "stats_messages"
 ACCOUNTS = "stats_accounts"
+
+
+def _claim_update(claim: Claim) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Step A's filter and update: the doc as read, the version not applied, nothing pending."""
+    return (
+        {
+            "_id": claim.message_id,
+            "version": claim.seen_version,
+            "applied": {"$nin": [claim.version]},
+            "pending": {"$exists": False},
+        },
+        {
+            "$addToSet": {"applied": claim.version},
+            "$set": {
+                "version": claim.snapshot.version,
+                "status": claim.snapshot.status.value,
+                "pending": claim.pending,
+            },
+        },
+    )
 
 
 class MongoProjectionStore:
@@ -42,22 +64,8 @@ class MongoProjectionStore:
         self, message_id: str, *, seen_version: int, version: int,
         snapshot: Snapshot, pending: dict[str, Any],
     ) -> bool:
-        result = await self._messages.update_one(
-            {
-                "_id": message_id,
-                "version": seen_version,
-                "applied": {"$nin": [version]},
-                "pending": {"$exists": False},
-            },
-            {
-                "$addToSet": {"applied": version},
-                "$set": {
-                    "version": snapshot.version,
-                    "status": snapshot.status.value,
-                    "pending": pending,
-                },
-            },
-        )
+        claim = Claim(message_id, version, seen_version, snapshot, pending)
+        result = await self._messages.update_one(*_claim_update(claim))
         return result.matched_count == 1
 
     async def ensure_account(self, account_id: str, user_id: str) -> None:
@@ -67,12 +75,12 @@ class MongoProjectionStore:
     async def account_exists(self, account_id: str) -> bool:
         return await self._accounts.find_one({"_id": account_id}, {"_id": 1}) is not None
 
-    async def increment(self, account_id: str, token: str, inc: Delta) -> bool:
-        update: dict[str, Any] = {"$addToSet": {"inflight": token}}
+    async def increment(self, account_id: str, tokens: list[str], inc: Delta) -> bool:
+        update: dict[str, Any] = {"$addToSet": {"inflight": {"$each": tokens}}}
         if inc:
             update["$inc"] = inc
         result = await self._accounts.update_one(
-            {"_id": account_id, "inflight": {"$nin": [token]}}, update
+            {"_id": account_id, "inflight": {"$nin": tokens}}, update
         )
         return result.matched_count == 1
 
@@ -81,8 +89,38 @@ class MongoProjectionStore:
             {"_id": message_id, "pending.version": version}, {"$unset": {"pending": ""}}
         )
 
-    async def release(self, account_id: str, token: str) -> None:
-        await self._accounts.update_one({"_id": account_id}, {"$pull": {"inflight": token}})
+    async def release(self, account_id: str, tokens: list[str]) -> None:
+        await self._accounts.update_one(
+            {"_id": account_id}, {"$pull": {"inflight": {"$in": tokens}}}
+        )
+
+    async def load_many(self, message_ids: list[str]) -> dict[str, dict[str, Any]]:
+        cursor = self._messages.find({"_id": {"$in": message_ids}})
+        return {doc["_id"]: doc async for doc in cursor}
+
+    async def claim_many(self, claims: list[Claim]) -> set[str]:
+        ops = [InsertOne(c.doc) if c.doc is not None else UpdateOne(*_claim_update(c))
+               for c in claims]
+        try:
+            result = await self._messages.bulk_write(ops, ordered=False)
+            done = result.inserted_count + result.matched_count
+        except BulkWriteError as exc:  # duplicate inserts: another writer created the doc
+            done = exc.details["nInserted"] + exc.details["nMatched"]
+        if done == len(claims):
+            return {c.message_id for c in claims}
+        # Some did not match: the docs say which (only a claim sets pending to its version).
+        docs = await self.load_many([c.message_id for c in claims])
+        return {
+            c.message_id for c in claims
+            if docs.get(c.message_id, {}).get("pending", {}).get("version") == c.version
+        }
+
+    async def settle_many(self, settled: list[tuple[str, int]]) -> None:
+        if settled:
+            await self._messages.bulk_write([
+                UpdateOne({"_id": m, "pending.version": v}, {"$unset": {"pending": ""}})
+                for m, v in settled
+            ], ordered=False)
 
     async def pending(self) -> AsyncIterator[dict[str, Any]]:
         async for doc in self._messages.find({"pending": {"$exists": True}}):

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from shared.db import Database
+from stats.batch import BatchProjector
 from stats.counters import Delta, Snapshot
-from stats.projection import Projector
+from stats.projection import Claim, Projector
 from stats.rebuild import rebuild
 from stats.store import ACCOUNTS, MESSAGES, MongoProjectionStore
 from tests.stats_support import (
@@ -53,8 +54,8 @@ class CrashingStore(MongoProjectionStore):
             self._after("A")
         return done
 
-    async def increment(self, account_id: str, token: str, inc: Delta) -> bool:
-        done = await super().increment(account_id, token, inc)
+    async def increment(self, account_id: str, tokens: list[str], inc: Delta) -> bool:
+        done = await super().increment(account_id, tokens, inc)
         if done:
             self._after("B")
         return done
@@ -62,6 +63,17 @@ class CrashingStore(MongoProjectionStore):
     async def settle(self, message_id: str, version: int) -> None:
         await super().settle(message_id, version)
         self._after("C")
+
+    async def claim_many(self, claims: list[Claim]) -> set[str]:
+        done = await super().claim_many(claims)
+        if done:
+            self._after("A")
+        return done
+
+    async def settle_many(self, settled: list[tuple[str, int]]) -> None:
+        await super().settle_many(settled)
+        if settled:
+            self._after("C")
 
 
 async def seed(db: Database, histories: list[History]) -> None:
@@ -175,3 +187,38 @@ class TestCrashAfterEachStep:
             snapshot=Snapshot(99, MessageStatus.SENT), pending={"version": 99, "inc": []},
         )
         assert not claimed
+
+
+class TestBatchedOverTheRealDatabase:
+    """The batched path (what the service runs) is exact too, through crashes after A, B, C."""
+
+    async def test_windows_with_duplicates(self, db: Database) -> None:
+        rng = random.Random(31)
+        histories = make_histories(rng, messages=120)
+        await seed(db, histories)
+        stream = shuffled_with_duplicates(rng, histories, duplicates=0.5)
+        projector = BatchProjector(MongoProjectionStore(db))
+        for start in range(0, len(stream), 50):
+            await projector.apply_batch(stream[start:start + 50])
+        assert_counters_match(await accounts_of(db), await messages_of(db), histories)
+
+    @pytest.mark.parametrize("step", ["A", "B", "C"])
+    async def test_crash_inside_a_window_then_recover(self, db: Database, step: str) -> None:
+        rng = random.Random(41)
+        histories = make_histories(rng, messages=40)
+        await seed(db, histories)
+        stream = shuffled_with_duplicates(rng, histories)
+        windows = [stream[i:i + 25] for i in range(0, len(stream), 25)]
+        dying = BatchProjector(CrashingStore(db, step=step, nth=2))
+        crashed_at = None
+        for index, window in enumerate(windows):
+            try:
+                await dying.apply_batch(window)
+            except Crash:
+                crashed_at = index
+                break
+        assert crashed_at is not None
+        restarted = BatchProjector(MongoProjectionStore(db))
+        for window in windows[crashed_at:]:
+            await restarted.apply_batch(window)
+        assert_counters_match(await accounts_of(db), await messages_of(db), histories)

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from stats.counters import Delta, Snapshot, apply_to_doc, empty_account
+from stats.projection import Claim
 
 
 class Crash(Exception):
@@ -62,12 +63,12 @@ class FakeProjectionStore:
     async def account_exists(self, account_id: str) -> bool:
         return account_id in self.accounts
 
-    async def increment(self, account_id: str, token: str, inc: Delta) -> bool:
+    async def increment(self, account_id: str, tokens: list[str], inc: Delta) -> bool:
         doc = self.accounts.get(account_id)
-        if doc is None or token in doc["inflight"]:
+        if doc is None or set(tokens) & set(doc["inflight"]):
             return False
         apply_to_doc(doc, inc)
-        doc["inflight"].append(token)
+        doc["inflight"].extend(tokens)
         self._step("increment")
         return True
 
@@ -77,11 +78,32 @@ class FakeProjectionStore:
             del doc["pending"]
             self._step("settle")
 
-    async def release(self, account_id: str, token: str) -> None:
+    async def release(self, account_id: str, tokens: list[str]) -> None:
         doc = self.accounts.get(account_id)
-        if doc is not None and token in doc["inflight"]:
-            doc["inflight"].remove(token)
+        if doc is not None and set(tokens) & set(doc["inflight"]):
+            doc["inflight"] = [t for t in doc["inflight"] if t not in tokens]
             self._step("release")
+
+    async def load_many(self, message_ids: list[str]) -> dict[str, dict[str, Any]]:
+        return {m: copy.deepcopy(self.messages[m]) for m in message_ids if m in self.messages}
+
+    async def claim_many(self, claims: list[Claim]) -> set[str]:
+        done = set()
+        for claim in claims:  # like an unordered bulk write: each op on its own
+            if claim.doc is not None:
+                ok = await self.create(claim.doc)
+            else:
+                ok = await self.claim(
+                    claim.message_id, seen_version=claim.seen_version, version=claim.version,
+                    snapshot=claim.snapshot, pending=claim.pending,
+                )
+            if ok:
+                done.add(claim.message_id)
+        return done
+
+    async def settle_many(self, settled: list[tuple[str, int]]) -> None:
+        for message_id, version in settled:
+            await self.settle(message_id, version)
 
     async def pending(self) -> AsyncIterator[dict[str, Any]]:
         for doc in list(self.messages.values()):

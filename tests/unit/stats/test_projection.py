@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from stats.batch import BatchProjector
 from stats.projection import Outcome, Projector
 from tests.stats_support import assert_counters_match, make_histories, shuffled_with_duplicates
 from tests.unit.stats.fakes import Crash, FakeProjectionStore
@@ -101,3 +102,51 @@ class TestCrashRecovery:
         assert store.accounts[account]["inflight"] == [history.events[0].event_id]
         await Projector(store).recover()
         assert_counters_match(store.accounts, [history.doc], [history])
+
+
+def windows(stream: list, width: int) -> list[list]:
+    return [stream[i:i + width] for i in range(0, len(stream), width)]
+
+
+class TestBatches:
+    """Windows of events (duplicates of one message inside one window too) count exactly once."""
+
+    @pytest.mark.parametrize("width", [1, 7, 64])
+    async def test_windows_with_duplicates(self, width: int) -> None:
+        rng = random.Random(width)
+        histories = make_histories(rng, messages=60)
+        store = FakeProjectionStore()
+        projector = BatchProjector(store)
+        outcomes = []
+        for window in windows(shuffled_with_duplicates(rng, histories), width):
+            outcomes += await projector.apply_batch(window)
+        assert outcomes.count(Outcome.APPLIED) == sum(len(h.events) for h in histories)
+        assert_counters_match(store.accounts, [h.doc for h in histories], histories)
+
+    async def test_one_account_update_per_window(self) -> None:
+        histories = make_histories(random.Random(4), messages=30, users=1, accounts_per_user=1)
+        store = FakeProjectionStore()
+        await BatchProjector(store).apply_batch([h.events[0] for h in histories])
+        assert store.calls.count("increment") == 1
+
+    @pytest.mark.parametrize("step", ["create", "claim", "increment", "settle", "release"])
+    @pytest.mark.parametrize("nth", [1, 5])
+    async def test_crash_inside_a_window(self, step: str, nth: int) -> None:
+        rng = random.Random(nth + 100)
+        histories = make_histories(rng, messages=40)
+        batches = windows(shuffled_with_duplicates(rng, histories), 16)
+        store = FakeProjectionStore()
+        store.crash_after = {step: nth}
+        crashed_at = None
+        projector = BatchProjector(store)
+        for index, window in enumerate(batches):
+            try:
+                await projector.apply_batch(window)
+            except Crash:
+                crashed_at = index
+                break
+        assert crashed_at is not None, "the crash was injected"
+        restarted = BatchProjector(store)
+        for window in batches[crashed_at:]:  # the unacked window comes back, then the rest
+            await restarted.apply_batch(window)
+        assert_counters_match(store.accounts, [h.doc for h in histories], histories)
