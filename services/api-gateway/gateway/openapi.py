@@ -149,6 +149,7 @@ def _parameters(spec: Operation, path: str, schemas: _Schemas) -> list[dict[str,
 
 
 def _request_body(spec: Operation, schemas: _Schemas) -> dict[str, Any]:
+    content: dict[str, Any]
     if spec.multipart:
         content = {"multipart/form-data": {"schema": {
             "type": "object", "required": ["file"],
