@@ -83,13 +83,16 @@ async def _apply_once(
 ) -> tuple[dict[str, Any], str]:
     target, current = TARGET[status.status], MessageStatus(doc["status"])
     if can_transition(current, target):
-        new = await transition(ctx.db, doc, target, fields=_fields(doc, status), outbox=ctx.outbox)
+        new = await transition(ctx.db, doc, target, fields=_fields(status), outbox=ctx.outbox)
         if new is None:  # pragma: no cover - can_transition said yes
             return doc, "stale"
+        await _fill_implied(ctx, new, status)
         log.info("status_applied", message_id=doc["_id"], status=target.value)
         return new, "applied"
     own = FIELD.get(status.status)
     if current in TERMINAL or own is None or same_instant(doc.get(own), status.timestamp):
+        if current == target and current not in TERMINAL:
+            await _fill_implied(ctx, doc, status)  # finishes what a crash may have left
         return doc, "duplicate" if current == target else "stale"
     result = await ctx.db.messages.update_one(
         {"_id": doc["_id"], "version": doc["version"]}, {"$set": {own: status.timestamp}}
@@ -99,14 +102,24 @@ async def _apply_once(
     return {**doc, own: status.timestamp}, "timestamp"
 
 
-def _fields(doc: dict[str, Any], status: StatusUpdate) -> dict[str, Any]:
+def _fields(status: StatusUpdate) -> dict[str, Any]:
     if status.status == "failed":
         return {"errorMessage": status.error_message}
-    fields: dict[str, Any] = {FIELD[status.status]: status.timestamp}
-    for earlier in IMPLIED[status.status]:
-        if doc.get(earlier) is None:
-            fields[earlier] = status.timestamp
-    return fields
+    return {FIELD[status.status]: status.timestamp}
+
+
+async def _fill_implied(ctx: Context, doc: dict[str, Any], status: StatusUpdate) -> None:
+    """Earlier timestamps still missing take this status's time; each write is conditional on
+    the field being empty, so a real earlier status recorded meanwhile is never overwritten."""
+    for earlier in IMPLIED.get(status.status, ()):
+        if doc.get(earlier) is not None:
+            continue
+        empty = {"$or": [{earlier: None}, {earlier: {"$type": "null"}}]}  # both servers' null
+        result = await ctx.db.messages.update_one(
+            {"_id": doc["_id"], **empty}, {"$set": {earlier: status.timestamp}}
+        )
+        if result.modified_count == 1:
+            doc[earlier] = status.timestamp
 
 
 def same_instant(stored: Any, when: datetime) -> bool:
