@@ -69,7 +69,7 @@ def create_app(
 async def _readiness(app: web.Application, with_worker: bool) -> dict[str, bool]:
     checks = {"broker": app[CONNECTED].is_set() and app[PUBLISHER].is_connected}
     if with_worker:
-        checks["database"] = await ping(app[DATABASE])  # type: ignore[arg-type]
+        checks["database"] = await ping(app[DATABASE])
     return checks
 
 
@@ -131,7 +131,7 @@ def _worker_ctx(
 ) -> Any:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
-        db: Database = app[DATABASE]  # type: ignore[assignment]
+        db = app[DATABASE]
         broker = app[PUBLISHER]
         own_cloud = CloudApi(settings.cloud_api_url, settings.whatsapp_api_version)
         if cloud is None:

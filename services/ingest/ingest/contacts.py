@@ -57,7 +57,7 @@ async def _find(db: Database, keys: Any) -> dict[ContactKey, tuple[str, str | No
 
 async def _create(db: Database, new: dict[ContactKey, tuple[str, str | None]]) -> None:
     now = utcnow()
-    docs = [
+    docs: list[dict[str, Any]] = [
         {
             "_id": str(uuid.uuid4()), "userId": user_id, "whatsappAccountId": account_id,
             "phone": phone, "name": name, "unreadCount": 0, "totalMessages": 0,

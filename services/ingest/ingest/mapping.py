@@ -31,7 +31,8 @@ class Mapped:
 def map_message(raw: dict[str, Any]) -> Mapped:
     """The seed type, readable content and media id of one ``messages[]`` item."""
     kind = str(raw.get("type") or "unknown")
-    body = raw.get(kind) if isinstance(raw.get(kind), dict) else {}
+    found = raw.get(kind)
+    body: dict[str, Any] = found if isinstance(found, dict) else {}
     if kind == "text":
         return Mapped(kind, MessageType.TEXT, _str(body.get("body")))
     if kind in MEDIA_TYPES:

@@ -133,5 +133,5 @@ def same_instant(stored: Any, when: datetime) -> bool:
     if isinstance(stored, datetime):
         if stored.tzinfo is None:
             stored = stored.replace(tzinfo=UTC)
-        return stored == when
+        return bool(stored == when)
     return False
