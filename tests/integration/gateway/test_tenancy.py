@@ -25,6 +25,12 @@ async def alices(api: Client, db: Database) -> dict[str, str]:
             "account": t.account_id}
 
 
+async def snapshot(db: Database) -> list[dict]:
+    """What a request could change (the outbox's own bookkeeping left out)."""
+    fields = {"status": 1, "version": 1, "readAt": 1, "attempts": 1, "userId": 1}
+    return await db.messages.find({}, fields, sort=[("_id", 1)]).to_list()
+
+
 class TestIsolation:
     """Every owned route answers 404 to another user; lists never show A's data to B."""
 
@@ -36,11 +42,11 @@ class TestIsolation:
     ])
     async def test_other_users_ids_are_404(self, api_b: Client, alices: dict[str, str],
                                            db: Database, method: str, path: str) -> None:
-        before = await db.messages.find({}, sort=[("_id", 1)]).to_list()
+        before = await snapshot(db)
         kwargs = {"json": {"name": "stolen"}} if method == "PATCH" else {}
         status, body = await api_b.call(method, path.format(**alices), **kwargs)
         assert status == 404 and body["code"] == "NOT_FOUND"
-        assert await db.messages.find({}, sort=[("_id", 1)]).to_list() == before
+        assert await snapshot(db) == before
         assert (await db.accounts.find_one({"_id": alices["account"]}))["name"] == "Shop"
 
     async def test_sending_through_another_users_account_is_404(
