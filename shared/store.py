@@ -156,18 +156,32 @@ class EventOutbox:
             )
             for e in events
         ))
+        await self._settle(batch)
+
+    async def _settle(self, batch: dict[str, tuple[MessageEvent, bool]]) -> None:
+        """Clear ``eventPending`` (and mark ``dispatched``) in one update per message.
+
+        The common case is one bulk write. Only when a message moved on before its event was
+        recorded (the version no longer matches) does ``dispatched`` need a second update.
+        """
         ops: list[UpdateOne] = []
+        dispatched_ids: list[str] = []
         for event, dispatched in batch.values():
             if event.message_id is None:
                 continue
-            ops.append(UpdateOne(
-                {"_id": event.message_id, "version": event.version},
-                {"$unset": {"eventPending": ""}},
-            ))
+            update: dict[str, Any] = {"$unset": {"eventPending": ""}}
             if dispatched:
-                ops.append(UpdateOne({"_id": event.message_id}, {"$set": {"dispatched": True}}))
-        if ops:
-            await self._db.messages.bulk_write(ops, ordered=False)
+                update["$set"] = {"dispatched": True}
+                dispatched_ids.append(event.message_id)
+            ops.append(UpdateOne({"_id": event.message_id, "version": event.version}, update))
+        if not ops:
+            return
+        result = await self._db.messages.bulk_write(ops, ordered=False)
+        if dispatched_ids and result.matched_count < len(ops):
+            await self._db.messages.update_many(
+                {"_id": {"$in": dispatched_ids}, "dispatched": {"$ne": True}},
+                {"$set": {"dispatched": True}},
+            )
 
 
 async def sweep_pending_events(

@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from bench.loadgen import Load, fire
@@ -241,5 +241,11 @@ async def sampling(ctx: Context, phase: str, every: float = 0.25) -> AsyncIterat
             ctx.record_memory(phase, key, mb)
 
 
-def seconds(delta: timedelta) -> float:
-    return delta.total_seconds()
+def ts(value: Any) -> float:
+    """Unix seconds of a stored time: a datetime, or the string nx-27017 leaves when an update
+    operator wrote it (docs/DEVIATIONS.md), read as UTC."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return float(value.timestamp())

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from typing import Any
 
 from bench.figures.common import (
@@ -14,6 +13,7 @@ from bench.figures.common import (
     post_messages,
     sampling,
     sim_send_times,
+    ts,
     until,
 )
 from bench.progress import step
@@ -23,12 +23,6 @@ from bench.stats import percentile
 ACCOUNTS = 8
 UNFINISHED = {"$in": ["Queued", "Sent", "Delivered"]}
 
-
-def ts(value: Any) -> float:
-    """Unix seconds of a stored datetime (the embedded server may hand back a string)."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return float(value.timestamp())
 
 
 async def run(ctx: Context) -> Figure:
