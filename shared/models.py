@@ -20,6 +20,23 @@ def utcnow() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
+def as_utc(value: object) -> object:
+    """A stored timestamp as an aware UTC datetime; other values unchanged.
+
+    The embedded server stores a datetime written by an update operator as the string
+    ``YYYY-MM-DD HH:MM:SS.ffffff`` (docs/DEVIATIONS.md); this reads both shapes back the same.
+    """
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, str) and len(value) >= 19 and value[4] == "-" and value[10] in " T":
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return value
+
+
 class MessageStatus(StrEnum):
     QUEUED = "Queued"
     SENT = "Sent"
@@ -181,7 +198,7 @@ def event_from_message(doc: dict[str, Any]) -> MessageEvent:
     return MessageEvent(
         event_id=f"{doc['_id']}:{doc['version']}",
         type=kind,  # type: ignore[arg-type]
-        occurred_at=doc.get("statusChangedAt") or doc["updatedAt"],
+        occurred_at=as_utc(doc.get("statusChangedAt") or doc["updatedAt"]),  # type: ignore[arg-type]
         message_id=doc["_id"],
         user_id=doc["userId"],
         whatsapp_account_id=doc["whatsappAccountId"],

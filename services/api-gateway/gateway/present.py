@@ -11,6 +11,7 @@ from pydantic import Field
 from pymongo.asynchronous.collection import AsyncCollection
 
 from gateway.parsing import Query
+from shared.models import as_utc
 
 MESSAGE_FIELDS = (
     "userId", "whatsappAccountId", "contactId", "campaignId", "direction", "type", "content",
@@ -26,11 +27,17 @@ CONTACT_FIELDS = (
     "userId", "whatsappAccountId", "phone", "name", "unreadCount", "totalMessages",
     "lastMessageAt", "createdAt", "updatedAt",
 )
+TIMESTAMPS = frozenset({
+    "scheduledFor", "sentAt", "deliveredAt", "readAt", "createdAt", "updatedAt", "lastMessageAt",
+})
 
 
 def _shape(doc: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
     shaped = {"id": doc["_id"]}
-    shaped.update({name: doc.get(name) for name in fields if name in doc})
+    for name in fields:
+        if name in doc:
+            value = doc[name]
+            shaped[name] = as_utc(value) if name in TIMESTAMPS else value
     return shaped
 
 
