@@ -3,6 +3,8 @@
 - :func:`serve_floor` (``python -m bench.floor PORT MONGO_URL DB AMQP_URL``): a bare aiohttp
   handler that does one insert and one confirmed, persistent, mandatory publish to a quorum queue
   per request — what accepting a message costs at the least on this stack.
+  ``POST /publish`` does only the confirmed publish of the raw body: the floor of a webhook
+  receiver that hands each POST to a durable queue.
 - :func:`consume_ack_rate`: how fast the same broker hands a quorum queue's messages to one
   consumer that acks each one — the ceiling of any sender.
 """
@@ -45,6 +47,13 @@ async def _floor_app(mongo_url: str, db_name: str, amqp_url: str) -> web.Applica
         await channel.default_exchange.publish(message, routing_key=FLOOR_QUEUE, mandatory=True)
         return web.json_response({"success": True, "data": {"id": doc["_id"]}}, status=202)
 
+    async def publish(request: web.Request) -> web.Response:
+        raw = await request.read()
+        message = aio_pika.Message(raw, content_type="application/json",
+                                   delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+        await channel.default_exchange.publish(message, routing_key=FLOOR_QUEUE, mandatory=True)
+        return web.json_response({"success": True})
+
     async def live(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
@@ -54,6 +63,7 @@ async def _floor_app(mongo_url: str, db_name: str, amqp_url: str) -> web.Applica
 
     app = web.Application()
     app.router.add_post("/messages", accept)
+    app.router.add_post("/publish", publish)
     app.router.add_get("/health/live", live)
     app.on_cleanup.append(close)
     return app

@@ -4,13 +4,18 @@
 from __future__ import annotations
 
 import json
-import sys
 
-from bench.figures.common import Context, forget_user, post_messages, purge_queues, text_requests
+from bench.figures.common import (
+    Context,
+    forget_user,
+    post_messages,
+    purge_queues,
+    start_floor,
+    text_requests,
+)
 from bench.loadgen import fire
 from bench.progress import step
 from bench.results import Figure, Row, at_least, at_most, ratio_at_least
-from relay.embedded import free_port
 
 CLIENTS = 50
 
@@ -36,10 +41,7 @@ async def run(ctx: Context) -> Figure:
     ctx.core()
     ctx.no_senders()
     stack = ctx.stack
-    port = free_port()
-    stack.start("floor", port=port, command=[
-        sys.executable, "-m", "bench.floor", str(port), stack.mongo.url, "bench_floor",
-        stack.settings.amqp_url])
+    start_floor(ctx)
     tenant = await stack.tenant(accounts=1)
     try:
         await fire(stack.url("floor"), floor_requests(300), concurrency=CLIENTS,

@@ -7,6 +7,7 @@ import contextlib
 import itertools
 import json
 import math
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -66,6 +67,18 @@ class Context:
                 self.stack.start(name)
 
     _pacing: dict[str, bool] = field(default_factory=dict)
+
+
+def start_floor(ctx: Context) -> str:
+    """Start ``bench/floor.py`` on the stack's database and broker; return its base URL."""
+    from relay.embedded import free_port
+
+    port = free_port()
+    stack = ctx.stack
+    stack.start("floor", port=port, command=[
+        sys.executable, "-m", "bench.floor", str(port), stack.mongo.url, "bench_floor",
+        stack.settings.amqp_url])
+    return stack.url("floor")
 
 
 def text_requests(tenant: Tenant, count: int, *, recipients: int = 1000) -> list[dict[str, Any]]:

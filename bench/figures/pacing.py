@@ -4,6 +4,7 @@ and the allowed rate used."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from typing import Any
 
@@ -78,11 +79,15 @@ async def run(ctx: Context) -> Figure:
         started = time.time()
         await ctx.senders(count=2, pacing=True)
         latest_first = float("inf")
-        while time.time() < min(latest_first + span + 1, started + span + 60):
-            await asyncio.sleep(max(0.5, min(10.0, started + span + 1 - time.time())))
+        for tick in itertools.count():
+            now = time.time()
+            if now >= min(latest_first + span + 1, started + span + 60):
+                break
+            await asyncio.sleep(min(5.0, max(1.0, started + span + 1 - now)))
             sends = (await ctx.stack.sim("GET", "/_sim/sends"))["sends"]
             worst, used, seen, latest_first = measure(sends, phones, span)
-            step(f"  {time.time() - started:4.0f} s: {seen:,} sends, worst window {worst}")
+            if tick % 5 == 0 or time.time() >= started + span:
+                step(f"  {time.time() - started:4.0f} s: {seen:,} sends, worst window {worst}")
         worst_windows.append(worst)
         utilisation.append(used * 100)
         step(f"pacing {repeat + 1}/{ctx.repeats}: worst 60 s window {worst}, "

@@ -16,6 +16,7 @@ from bench.figures.common import (
     insert_clones,
     none_left,
     purge_queues,
+    start_floor,
     template_message,
     until,
 )
@@ -71,13 +72,17 @@ async def run(ctx: Context) -> Figure:
         "clients to ingest's `POST /webhooks/whatsapp`. Events/s = POSTs answered 200 per "
         "second of the run; applied/s = status events per second from the first POST until "
         f"every message is Read in the database (at most {budget} s). The messages are stored "
-        "as Sent straight into MongoDB (the sender is stopped), so only ingest works."))
+        "as Sent straight into MongoDB (the sender is stopped), so only ingest works. Floor: the "
+        "same POSTs to a bare aiohttp handler that only publishes the body, confirmed, to a "
+        "quorum queue of the same broker (`bench/floor.py`, `POST /publish`)."))
     ctx.core()
     ctx.no_senders()
     await purge_queues(ctx)
     await ctx.stack.sim("POST", "/_sim/config", {"autoStatuses": False})
     secret = ctx.stack.settings.whatsapp_app_secret
     rates, applied, p50s, p99s = [], [], [], []
+    f_rates, f_p50s, f_p99s = [], [], []
+    floor = start_floor(ctx)
     try:
         for repeat in range(ctx.repeats):
             tenant = await ctx.stack.tenant(accounts=1)
@@ -87,10 +92,16 @@ async def run(ctx: Context) -> Figure:
                                                    m["to"].lstrip("+")))
                         for m in messages for s in ("delivered", "read")]
             random.Random(repeat).shuffle(requests)
+            base = await fire(floor, [{**r, "path": "/publish"} for r in requests],
+                              concurrency=CLIENTS, workdir=ctx.workdir)
+            step(f"webhooks {repeat + 1}/{ctx.repeats} floor:  {base.describe()}")
+            f_rates.append(base.throughput)
+            f_p50s.append(base.pct(50))
+            f_p99s.append(base.pct(99))
             started = time.perf_counter()
             load = await fire(ctx.stack.url("ingest"), requests, concurrency=CLIENTS,
                               workdir=ctx.workdir)
-            step(f"webhooks {repeat + 1}/{ctx.repeats}: {load.describe()}")
+            step(f"webhooks {repeat + 1}/{ctx.repeats} ingest: {load.describe()}")
             rates.append(load.throughput)
             p50s.append(load.pct(50))
             p99s.append(load.pct(99))
@@ -105,12 +116,13 @@ async def run(ctx: Context) -> Figure:
                  f"{applied[-1] if applied else float('nan'):,.0f} events/s")
             await forget_user(ctx, tenant.user_id)
     finally:
+        ctx.stack.stop("floor")
         await ctx.stack.sim("POST", "/_sim/config", {"autoStatuses": True})
     figure.rows = [
-        Row("status events accepted", "events/s", rates, None, "≥ 2,000/s", at_least(2000)),
+        Row("status events accepted", "events/s", rates, f_rates, "≥ 2,000/s", at_least(2000)),
         Row("status events applied", "events/s", applied),
-        Row("HTTP p50", "ms", p50s, None, "≤ 25 ms", at_most(25)),
-        Row("HTTP p99", "ms", p99s, None, "≤ 250 ms", at_most(250)),
+        Row("HTTP p50", "ms", p50s, f_p50s, "≤ 25 ms", at_most(25)),
+        Row("HTTP p99", "ms", p99s, f_p99s, "≤ 250 ms", at_most(250)),
     ]
     return figure
 
