@@ -35,8 +35,11 @@ class TestBrokerInterface:
             channel = await connection.channel()
             queue = await channel.declare_queue(exclusive=True)
             await queue.bind(topology.EVENTS, routing_key="message.#")
-            await queue.consume(lambda m: asyncio.sleep(0, events.append(json.loads(m.body))),
-                                no_ack=True)
+
+            async def on_event(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+                events.append(json.loads(message.body))
+
+            await queue.consume(on_event, no_ack=True)
             exchange = await channel.get_exchange(topology.COMMANDS)
             command = {"userId": tenant["userId"], "idempotencyKey": "crm-order-1",
                        "whatsappAccountId": tenant["accountId"], "to": "+15551234567",

@@ -20,6 +20,7 @@ from gateway.auth import Authenticator, auth_middleware
 from gateway.errors import error_middleware
 from gateway.handlers import setup_routes
 from gateway.metrics import GatewayMetrics
+from gateway.parsing import MAX_JSON_BODY
 from gateway.ratelimit import RateLimiter, ratelimit_middleware
 from shared import db as dbmod
 from shared.broker import Broker
@@ -32,8 +33,6 @@ from shared.store import EventOutbox
 
 log = structlog.get_logger("relay.gateway")
 
-# Bodies above this are refused with 413 (media uploads read their own, larger limit).
-MAX_JSON_BODY = 256 * 1024
 Context = Callable[[web.Application], AsyncIterator[None]]
 
 

@@ -17,6 +17,8 @@ from gateway.errors import ApiError, from_validation, validation_error
 
 M = TypeVar("M", bound=BaseModel)
 FORBIDDEN_QUERY_CHARS = frozenset("[]$")
+# JSON bodies are small; the app's client_max_size is larger only for media uploads.
+MAX_JSON_BODY = 256 * 1024
 
 
 class Body(BaseModel):
@@ -33,8 +35,12 @@ class Query(BaseModel):
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
-    """The body as a JSON object, or a 400 saying what is wrong with it."""
+    """The body as a JSON object, or a 400 saying what is wrong with it (413 if too large)."""
+    if (request.content_length or 0) > MAX_JSON_BODY:
+        raise ApiError(413, f"Request body is larger than {MAX_JSON_BODY} bytes")
     raw = await request.read()
+    if len(raw) > MAX_JSON_BODY:
+        raise ApiError(413, f"Request body is larger than {MAX_JSON_BODY} bytes")
     if not raw.strip():
         raise validation_error("Request body must be a JSON object")
     try:

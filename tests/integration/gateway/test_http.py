@@ -71,6 +71,10 @@ class TestEnvelope:
         status, body = await api.call("PATCH", "/messages")
         assert status == 405 and body["success"] is False and body["message"]
 
+    async def test_json_over_the_json_cap_is_413(self, api: Client) -> None:
+        status, body = await api.send(content="x" * (300 * 1024))
+        assert status == 413 and body["code"] == "PAYLOAD_TOO_LARGE"
+
     async def test_large_body_is_413(self, api: Client) -> None:
         status, body = await api.call("PATCH", f"/whatsapp-accounts/{api.tenant.account_id}",
                                       data=b"x" * (12 * 2**20))
