@@ -61,7 +61,7 @@ class VhostPool:
             self._used = []
 
     def close(self) -> None:
-        embedded.delete_vhosts(self._used + self._free)
+        embedded.delete_vhosts(self._used + [url.rsplit("/", 1)[1] for url in self._free])
 
 
 @pytest.fixture(scope="session")
