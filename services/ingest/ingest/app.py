@@ -156,6 +156,7 @@ def _worker_ctx(
             await task
         if isinstance(broker, Broker):
             await broker.cancel_consumers()
+        await worker.drained()
         await outbox.stop()
         if cloud is None:
             await own_cloud.close()

@@ -9,6 +9,8 @@ queues with doubling backoff, and parked in ``relay.dead`` with a reason after
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Mapping
@@ -53,9 +55,27 @@ class InboxWorker:
         self._metrics = metrics
         self._accounts = AccountCache(db)
         self._park_after = park_after_seconds
+        self._inflight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     async def handle(self, payload: Any, message: AbstractIncomingMessage) -> None:
         """Consumer callback (``shared.broker.Broker.consume`` acks after it returns)."""
+        self._inflight += 1
+        self._idle.clear()
+        try:
+            await self._handle(payload, message)
+        finally:
+            self._inflight -= 1
+            if not self._inflight:
+                self._idle.set()
+
+    async def drained(self, timeout: float = 10.0) -> None:
+        """Wait for deliveries in progress to finish (shutdown, after the consumer is cancelled)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout)
+
+    async def _handle(self, payload: Any, message: AbstractIncomingMessage) -> None:
         headers = dict(message.headers or {})
         if ATTEMPT not in headers and (received := _float(headers.get(RECEIVED_AT))):
             self._metrics.inbox_lag.observe(max(0.0, time.time() - received))
