@@ -10,10 +10,14 @@ from __future__ import annotations
 import random
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
+from relay import embedded
 from shared.models import EVENT_TYPES, Direction, MessageEvent, MessageStatus, MessageType
 
 Q, S, D, R, F, C = (MessageStatus.QUEUED, MessageStatus.SENT, MessageStatus.DELIVERED,
@@ -166,3 +170,12 @@ def assert_counters_match(
         assert nonzero({k[2:]: v for k, v in counts.items() if k.startswith("s.")}) == dict(
             Counter(m["status"] for m in mine)
         )
+
+
+@pytest.fixture(name="amqp_url")
+def own_vhost(rabbitmq: None) -> Iterator[str]:
+    """One vhost of its own, for e2e modules that need exactly one (import it as a fixture)."""
+    name = f"relay-e2e-{uuid.uuid4().hex[:10]}"
+    url = embedded.create_vhost(name)
+    yield url
+    embedded.delete_vhosts([name])

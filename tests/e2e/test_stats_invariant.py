@@ -9,15 +9,12 @@ import json
 import random
 import sys
 import urllib.request
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from relay import embedded
 from shared import topology
 from shared.broker import Broker
 from shared.db import Database
@@ -26,18 +23,14 @@ from shared.settings import Settings
 from stats.store import ACCOUNTS, MESSAGES
 from tests.conftest import eventually
 from tests.harness import Stack
-from tests.stats_support import assert_counters_match, make_histories, shuffled_with_duplicates
+from tests.stats_support import (
+    assert_counters_match,
+    make_histories,
+    own_vhost,  # noqa: F401 - the amqp_url fixture: one vhost, not a pool batch
+    shuffled_with_duplicates,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-
-@pytest.fixture
-def amqp_url(rabbitmq: None) -> Iterator[str]:
-    """One vhost of its own (not a batch from the pool: this module needs exactly one)."""
-    name = f"relay-stats-e2e-{uuid.uuid4().hex[:10]}"
-    url = embedded.create_vhost(name)
-    yield url
-    embedded.delete_vhosts([name])
 
 
 async def publish(broker: Broker, events: list[MessageEvent], width: int = 50) -> None:

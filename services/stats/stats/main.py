@@ -37,8 +37,8 @@ async def poll_queue_depths(
     queues = topology.all_queues(broker.shards)
     while True:
         if broker.is_connected:
-            for queue in queues:
-                depth = await broker.queue_depth(queue)
+            depths = await asyncio.gather(*(broker.queue_depth(q) for q in queues))
+            for queue, depth in zip(queues, depths, strict=True):
                 if depth is None:
                     continue
                 metrics.queue_depth.labels(queue).set(depth)
