@@ -74,8 +74,8 @@ class BatchProjector(Projector):
         async with self._serial_many(ids):
             docs = await self._store.load_many(ids)
             stuck = [doc for doc in docs.values() if "pending" in doc]
-            for doc in stuck:
-                await self._finish(doc)
+            for stuck_doc in stuck:
+                await self._finish(stuck_doc)
             if stuck:
                 docs.update(await self._store.load_many([d["_id"] for d in stuck]))
             claims, deltas, releases = [], {}, defaultdict(list)
@@ -96,7 +96,7 @@ class BatchProjector(Projector):
                 if claim.message_id not in claimed:
                     retry.append((index, event))
                     continue
-                account = doc["accountId"] if doc else event.whatsapp_account_id
+                account: str = doc["accountId"] if doc else event.whatsapp_account_id or ""
                 users[account] = (doc or {}).get("userId") or event.user_id or ""
                 groups[account].append((claim.message_id, claim.version, deltas[claim.message_id]))
                 outcomes[index] = Outcome.APPLIED

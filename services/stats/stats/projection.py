@@ -167,8 +167,8 @@ class Projector:
         for account_id, tokens in await self._store.held_tokens():
             for token in tokens:
                 message_id, _, version = token.rpartition(":")
-                doc = await self._store.load(message_id)
-                if doc is None or doc.get("pending", {}).get("version") != int(version):
+                held = await self._store.load(message_id)
+                if held is None or held.get("pending", {}).get("version") != int(version):
                     await self._store.release(account_id, [token])
                     repaired += 1
         if repaired:
@@ -201,8 +201,8 @@ class Projector:
             )
         if not claimed:
             return None
-        account_id = doc["accountId"] if doc else event.whatsapp_account_id
-        user_id = doc.get("userId", event.user_id) if doc else event.user_id
+        account_id: str = doc["accountId"] if doc else event.whatsapp_account_id
+        user_id: str = (doc or {}).get("userId") or event.user_id or ""
         await self._complete(event.message_id, account_id, user_id, event.version, inc)
         return Outcome.APPLIED
 
