@@ -53,6 +53,8 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
     "idempotency": [([("createdAt", ASCENDING)], {"expireAfterSeconds": IDEMPOTENCY_TTL_SECONDS})],
     "media": [([("userId", ASCENDING), ("createdAt", DESCENDING)], {})],
     "stats_accounts": [([("userId", ASCENDING)], {})],
+    # Only half-applied events carry ``pending``: the stats recovery scan finds them at once.
+    "stats_messages": [([("pending.version", ASCENDING)], {"sparse": True})],
 }
 
 

@@ -123,7 +123,8 @@ class MongoProjectionStore:
             ], ordered=False)
 
     async def pending(self) -> AsyncIterator[dict[str, Any]]:
-        async for doc in self._messages.find({"pending": {"$exists": True}}):
+        # Versions start at 1; a range query uses the sparse index on pending.version.
+        async for doc in self._messages.find({"pending.version": {"$gte": 0}}):
             yield doc
 
     async def held_tokens(self) -> list[tuple[str, list[str]]]:
