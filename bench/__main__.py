@@ -15,6 +15,7 @@ from bench import report
 from bench.figures import ORDER
 from bench.figures.common import Context
 from bench.figures.memory import sample_idle
+from bench.profile import Profiler
 from bench.progress import step
 from bench.results import Figure
 from bench.stack import BenchStack
@@ -29,10 +30,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default="BENCHMARKS.md", help="where to write the report")
     parser.add_argument("--json", default=".relay/bench/results.json",
                         help="raw results (not committed)")
+    parser.add_argument("--profile", default="",
+                        help="py-spy these processes during each figure: gateway,sender,"
+                             "ingest,stats,sim,db (the embedded database)")
     return parser
 
 
-async def _run(names: list[str], quick: bool) -> list[Figure]:
+async def _run(names: list[str], quick: bool, profile: list[str]) -> list[Figure]:
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None
@@ -48,15 +52,19 @@ async def _run(names: list[str], quick: bool) -> list[Figure]:
         step(f"services live: {', '.join(stack.procs)}")
         await asyncio.sleep(2)
         await sample_idle(ctx)
+        profiler = Profiler(stack, profile, Path(".relay/bench/profiles"))
         for name in names:
             step(f"── figure {name} ──")
             started = time.perf_counter()
+            profiler.start(name)
             try:
                 figure = await ORDER[name](ctx)
             except Exception as exc:
                 traceback.print_exc()
                 figure = Figure(name, name, "", error=f"{type(exc).__name__}: {exc}"[:500])
                 await _recover(ctx)
+            finally:
+                profiler.stop()
             step(f"── figure {name} done in {time.perf_counter() - started:.0f} s ──")
             figures.append(figure)
     finally:
@@ -82,7 +90,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"unknown figure(s) {', '.join(unknown)}; choose from {', '.join(ORDER)}")
     machine = report.machine()
     started = time.perf_counter()
-    figures = asyncio.run(_run(names, args.quick))
+    profile = [p.strip() for p in args.profile.split(",") if p.strip()]
+    figures = asyncio.run(_run(names, args.quick, profile))
     results = {"machine": machine, "quick": args.quick, "elapsed": time.perf_counter() - started,
                "figures": [f.to_dict() for f in figures]}
     raw = Path(args.json)

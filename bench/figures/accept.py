@@ -30,7 +30,7 @@ def floor_requests(count: int) -> list[dict[str, object]]:
 
 
 async def run(ctx: Context) -> Figure:
-    count = ctx.n(3_000, 300)
+    count = ctx.n(1_500, 300)
     figure = Figure("accept", "1. Accept", (
         f"{count:,} `POST /api/v1/messages` (Text, 1,000 recipients) per repeat from {CLIENTS} "
         "concurrent keep-alive clients in a separate process; the sender is stopped so only "

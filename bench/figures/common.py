@@ -132,7 +132,7 @@ async def insert_clones(ctx: Context, template: dict[str, Any], total: int, *,
     started = time.perf_counter()
     publishing: asyncio.Task[None] | None = None
     for offset in range(0, total, batch):
-        docs = _clones(base, offset, min(batch, total - offset))
+        docs = clones(base, offset, min(batch, total - offset))
         await ctx.stack.db.messages.insert_many(docs, ordered=False)
         ids += [d["_id"] for d in docs]
         if publishing is not None:
@@ -147,7 +147,7 @@ async def insert_clones(ctx: Context, template: dict[str, Any], total: int, *,
     return ids
 
 
-def _clones(base: dict[str, Any], offset: int, count: int) -> list[dict[str, Any]]:
+def clones(base: dict[str, Any], offset: int, count: int) -> list[dict[str, Any]]:
     now = utcnow()
     docs = []
     for i in range(count):

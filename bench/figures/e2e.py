@@ -26,8 +26,8 @@ UNFINISHED = {"$in": ["Queued", "Sent", "Delivered"]}
 
 
 async def run(ctx: Context) -> Figure:
-    total = ctx.n(1_500, 150)
-    budget = ctx.n(150, 20)
+    total = ctx.n(600, 150)
+    budget = ctx.n(90, 20)
     figure = Figure("e2e", "3. End to end", (
         f"{total:,} Text messages per repeat over {ACCOUNTS} accounts, posted by 50 clients; "
         "every service running (one sender, pacing off), the simulator answering at once and "

@@ -21,7 +21,7 @@ from bench.stack import Tenant
 from shared import topology
 
 BACKLOG_RATE = 600  # per minute: the busy account sends steadily while its backlog waits
-PROBES = 5
+PROBES = 3
 PATIENCE = 60.0  # seconds a probe may wait before it counts as stuck
 
 

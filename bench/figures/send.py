@@ -21,7 +21,7 @@ from bench.results import Figure, Row, at_least
 
 async def run(ctx: Context) -> Figure:
     total = ctx.n(20_000, 1_000)
-    window = ctx.n(60, 5)
+    window = ctx.n(40, 5)
     floor_count = ctx.n(5_000, 1_000)
     figure = Figure("send", "2. Send", (
         f"{total:,} messages of one account queued while no sender runs (stored as the gateway "

@@ -64,8 +64,8 @@ async def _sent_messages(ctx: Context, tenant: Tenant, total: int) -> list[dict[
 
 
 async def run(ctx: Context) -> Figure:
-    per_repeat = ctx.n(1_000, 150)
-    budget = ctx.n(120, 20)
+    per_repeat = ctx.n(500, 150)
+    budget = ctx.n(60, 20)
     figure = Figure("webhooks", "6. Webhooks", (
         f"{2 * per_repeat:,} signed status webhooks per repeat (`delivered` and `read` for "
         f"{per_repeat:,} Sent messages, one status per POST, shuffled) from {CLIENTS} concurrent "
