@@ -190,7 +190,8 @@ class Acceptor:
                 self.accounts.put(account_id, doc)
         if doc is None or doc["userId"] != user_id:
             raise not_found("WhatsApp account")
-        return doc
+        account: dict[str, Any] = doc
+        return account
 
     async def _check_media(self, user_id: str, body: SendMessageBody) -> None:
         media = await self.db.media.find_one({"_id": body.media_id, "userId": user_id})

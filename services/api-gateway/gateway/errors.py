@@ -88,17 +88,17 @@ def error_response(error: ApiError) -> web.Response:
 
 def from_validation(exc: ValidationError) -> ApiError:
     """A 400 naming each wrong field and what was wrong with it."""
-    details = []
+    details: list[dict[str, Any]] = []
     for item in exc.errors(include_url=False):
-        field = ".".join(str(part) for part in item["loc"]) or None
-        text = str(item["msg"]).removeprefix("Value error, ")
+        where = ".".join(str(part) for part in item["loc"]) or None
+        what = str(item["msg"]).removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
-            text = "Unknown field"
-        details.append({"field": field, "message": text})
-    first = details[0] if details else {"field": None, "message": "Invalid request"}
-    summary = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
-    if len(details) == 1 and first["message"].startswith("Phone number"):
-        summary = first["message"]
+            what = "Unknown field"
+        details.append({"field": where, "message": what})
+    field, text = (details[0]["field"], details[0]["message"]) if details else (None, "Invalid")
+    summary = f"{field}: {text}" if field else str(text)
+    if len(details) == 1 and str(text).startswith("Phone number"):
+        summary = str(text)
     return ApiError(400, summary, "VALIDATION_ERROR", details)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -15,16 +15,23 @@ from shared.secrets import TokenCipher
 from shared.settings import Settings
 from shared.store import EventOutbox
 
+if TYPE_CHECKING:
+    from gateway.accept import Acceptor
+    from gateway.auth import Authenticator
+    from gateway.intake import Intake
+    from gateway.metrics import GatewayMetrics
+    from gateway.ratelimit import RateLimiter
+
 SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", Database)
 BROKER = web.AppKey("broker", Broker)
 OUTBOX = web.AppKey("outbox", EventOutbox)
 CLOUD = web.AppKey("cloud_api", CloudApi)
-MEDIA = web.AppKey("media_store", MediaStore)  # type: ignore[type-abstract]
+MEDIA: web.AppKey[MediaStore] = web.AppKey("media_store")
 CIPHER = web.AppKey("token_cipher", TokenCipher)
 REGISTRY = web.AppKey("registry", CollectorRegistry)
-METRICS = web.AppKey("metrics", Any)       # gateway.metrics.GatewayMetrics
-AUTH = web.AppKey("authenticator", Any)    # gateway.auth.Authenticator
-LIMITER = web.AppKey("rate_limiter", Any)  # gateway.ratelimit.RateLimiter
-ACCEPTOR = web.AppKey("acceptor", Any)     # gateway.accept.Acceptor
-INTAKE = web.AppKey("intake", Any)         # gateway.intake.Intake
+METRICS: web.AppKey[GatewayMetrics] = web.AppKey("metrics")
+AUTH: web.AppKey[Authenticator] = web.AppKey("authenticator")
+LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")
+ACCEPTOR: web.AppKey[Acceptor] = web.AppKey("acceptor")
+INTAKE: web.AppKey[Intake] = web.AppKey("intake")
