@@ -17,7 +17,16 @@ import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from ingest.keys import CONNECTED, DATABASE, METRICS, PUBLISHER, REGISTRY, SETTINGS
+from ingest.keys import (
+    CLOUD,
+    CONNECTED,
+    DATABASE,
+    MEDIA_STORE,
+    METRICS,
+    PUBLISHER,
+    REGISTRY,
+    SETTINGS,
+)
 from ingest.media import MediaFetcher, MediaSource
 from ingest.metrics import IngestMetrics
 from ingest.ports import Publisher
@@ -58,9 +67,9 @@ def create_app(
     app.cleanup_ctx.append(_broker_ctx(publisher))
     if with_worker:
         app.cleanup_ctx.append(_database_ctx(database))
-        app.cleanup_ctx.append(
-            _worker_ctx(cloud=cloud, media_store=media_store, park_after=park_after_seconds)
-        )
+        app.cleanup_ctx.append(_cloud_ctx(cloud))
+        app.cleanup_ctx.append(_media_store_ctx(media_store))
+        app.cleanup_ctx.append(_worker_ctx(park_after=park_after_seconds))
     add_routes(app)
     add_health_routes(app, registry, lambda: _readiness(app, with_worker))
     return app
@@ -126,22 +135,42 @@ def _database_ctx(given: Database | None) -> Any:
     return ctx
 
 
-def _worker_ctx(
-    *, cloud: MediaSource | None, media_store: MediaStore | None, park_after: float
-) -> Any:
+def _cloud_ctx(given: MediaSource | None) -> Any:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        if given is not None:
+            app[CLOUD] = given
+            yield
+            return
+        settings = app[SETTINGS]
+        cloud = CloudApi(settings.cloud_api_url, settings.whatsapp_api_version)
+        await cloud.start()
+        app[CLOUD] = cloud
+        yield
+        await cloud.close()
+
+    return ctx
+
+
+def _media_store_ctx(given: MediaStore | None) -> Any:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
-        db = app[DATABASE]
-        broker = app[PUBLISHER]
-        own_cloud = CloudApi(settings.cloud_api_url, settings.whatsapp_api_version)
-        if cloud is None:
-            await own_cloud.start()
-        store = media_store or await open_store(
+        store = given or await open_store(
             settings.media_store, data_dir=settings.data_dir, endpoint_url=settings.s3_endpoint_url
         )
+        app[MEDIA_STORE] = store
+        yield
+        if given is None:
+            await store.close()
+
+    return ctx
+
+
+def _worker_ctx(*, park_after: float) -> Any:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        settings, db, broker = app[SETTINGS], app[DATABASE], app[PUBLISHER]
         outbox = EventOutbox(db, broker)  # type: ignore[arg-type]
         fetcher = MediaFetcher(
-            db=db, source=cloud or own_cloud, store=store,
+            db=db, source=app[CLOUD], store=app[MEDIA_STORE],
             cipher=TokenCipher(settings.secret_key), max_bytes=settings.media_max_bytes,
             gateway_url=settings.gateway_url,
         )
@@ -158,10 +187,6 @@ def _worker_ctx(
             await broker.cancel_consumers()
         await worker.drained()
         await outbox.stop()
-        if cloud is None:
-            await own_cloud.close()
-        if media_store is None:
-            await store.close()
 
     return ctx
 
