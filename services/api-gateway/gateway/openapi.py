@@ -166,7 +166,7 @@ def _responses(spec: Operation, schemas: _Schemas) -> dict[str, Any]:
     responses: dict[str, Any] = {str(spec.status): _success(spec, schemas)}
     errors = set(spec.errors)
     if spec.scope:
-        errors |= {401, 403}
+        errors |= {401, 403, 429}
     for status in sorted(errors | {503}):
         responses[str(status)] = {
             "description": ERROR_CODES.get(status, HTTPStatus(status).phrase),
