@@ -62,3 +62,14 @@ async def bob(db: Database, settings: Settings) -> Tenant:
 
 def client(http: aiohttp.ClientSession, settings: Settings, tenant: Tenant) -> Api:
     return Api(http, settings.gateway_url, tenant.api_key)
+
+
+async def wait_ready(http: aiohttp.ClientSession, port: int) -> None:
+    """Until the service on ``port`` answers ``/health/ready`` with 200 (its broker is up)."""
+    from tests.conftest import eventually
+
+    async def ready() -> bool:
+        async with http.get(f"http://127.0.0.1:{port}/health/ready") as response:
+            return response.status == 200
+
+    await eventually(ready, timeout=30, message=f"port {port} ready")

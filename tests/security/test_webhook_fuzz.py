@@ -20,7 +20,7 @@ from shared.secrets import signature
 from shared.settings import Settings
 from tests.conftest import eventually
 from tests.harness import Stack
-from tests.security.conftest import Tenant
+from tests.security.conftest import Tenant, wait_ready
 
 PAYLOADS = 2000
 
@@ -123,6 +123,7 @@ class TestWebhookFuzz:
     ) -> None:
         await asyncio.to_thread(stack.start, "sim")
         await asyncio.to_thread(stack.start, "ingest")
+        await wait_ready(http, settings.ingest_port)
         async with http.post(f"http://127.0.0.1:{settings.sim_port}/_sim/config",
                              json={"autoStatuses": False}) as response:
             assert response.status == 200

@@ -49,6 +49,11 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         raise validation_error(f"Request body is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise validation_error("Request body must be a JSON object")
+    try:  # a "\ud800" escape decodes to a lone surrogate, which no database can store
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise validation_error("Request body contains a lone UTF-16 surrogate (an invalid "
+                               "\\uXXXX escape)") from None
     return value
 
 
