@@ -28,6 +28,7 @@ log = structlog.get_logger("relay.stats")
 
 PREFETCH = 200
 DEPTH_POLL_SECONDS = 5.0
+CONNECT_SECONDS = 15.0
 
 
 async def poll_queue_depths(
@@ -69,13 +70,18 @@ async def serve(settings: Settings) -> None:
     async def ready() -> dict[str, bool]:
         return {"mongodb": await ping(db), "rabbitmq": broker.is_connected}
 
+    # Usually both answer at once, so the service is ready as soon as it is live; if not,
+    # it serves health (ready: 503) while it keeps trying.
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(broker.connect(), CONNECT_SECONDS)
     runner = await serve_health(settings.host, settings.stats_port, registry, ready)
     projector = BatchProjector(MongoProjectionStore(db), on_recovered=metrics.recoveries.inc)
     consumer = EventConsumer(projector, metrics=metrics, window=PREFETCH)
     poller: asyncio.Task[None] | None = None
     try:
         await ensure_indexes(db)
-        await _connect(broker)
+        if not broker.is_connected:
+            await _connect(broker)
         consumer.start()
         await broker.consume(
             topology.STATS_QUEUE, consumer.handle, model=MessageEvent, prefetch=PREFETCH
