@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -21,6 +22,9 @@ class ErrorClass(StrEnum):
 
 
 RETRYABLE_CODES = frozenset({4, 80007, 130429, 131000, 2, 131016, 131057})
+# Where Meta serves media downloads (``GET /{media-id}`` answers a URL there), over https only.
+META_MEDIA_HOSTS = ("lookaside.fbsbx.com",)
+META_MEDIA_SUFFIXES = (".fbsbx.com",)
 AUTH_CODES = frozenset({0, 190})
 
 
@@ -132,10 +136,25 @@ class CloudApi:
         """``GET /{version}/{media-id}`` → url, mime_type, sha256, file_size."""
         return await self._call("GET", self.url(media_id), token)
 
+    def download_allowed(self, url: str) -> bool:
+        """Whether ``url`` is the Cloud API's own origin or Meta's media host (https): the
+        Bearer token is never sent anywhere else, whatever a resolve answer says."""
+        parts, base = urlsplit(url), urlsplit(self._base)
+        host = (parts.hostname or "").lower()
+        if (parts.scheme, host, parts.port) == (base.scheme, (base.hostname or "").lower(),
+                                                base.port):
+            return True
+        return parts.scheme == "https" and parts.port in (None, 443) and (
+            host in META_MEDIA_HOSTS or host.endswith(META_MEDIA_SUFFIXES))
+
     async def download(self, url: str, token: str, *, max_bytes: int) -> bytes:
-        """Download media bytes with the Bearer token, refusing more than ``max_bytes``."""
+        """Download media bytes with the Bearer token, refusing more than ``max_bytes`` and any
+        URL outside the Cloud API's origin and Meta's media hosts (a final error)."""
         if self._session is None:
             raise RuntimeError("CloudApi.start() was not awaited")
+        if not self.download_allowed(url):
+            raise CloudApiError(f"media URL host {urlsplit(url).hostname!r} is not WhatsApp's; "
+                                "refused", http_status=400)
         headers = {"Authorization": f"Bearer {token}"}
         try:
             async with self._session.get(url, headers=headers) as response:
