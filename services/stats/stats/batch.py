@@ -5,7 +5,8 @@ one update per account carrying the summed delta and all the round's tokens of t
 (atomic on the account doc, so "token held" still means "delta counted"); C is one bulk write and
 D one ``$pull`` per account. Events a round could not claim, and further events of a message
 already in the round, go to the next round. Crash recovery is the per-event one
-(:meth:`Projector.recover`, and :meth:`Projector._finish` for a message found pending).
+(:meth:`Projector.recover`, and :meth:`Projector._finish` for a message found pending). While
+``relay stats rebuild`` holds its lease, windows wait (their deliveries stay unacked).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import Any
 
+from shared.broker import Requeue
 from shared.models import MessageEvent
 from stats.counters import Delta, advance, delta, projectable
 from stats.projection import (
@@ -28,6 +30,10 @@ from stats.projection import (
     _snapshot,
     token_of,
 )
+
+
+class RebuildInProgress(Requeue):
+    """The window was abandoned for a rebuild; its deliveries go back to the queue."""
 
 
 def _rounds(items: list[tuple[int, MessageEvent]]) -> tuple[list[Any], list[Any]]:
@@ -46,6 +52,8 @@ def _rounds(items: list[tuple[int, MessageEvent]]) -> tuple[list[Any], list[Any]
 class BatchProjector(Projector):
     """A :class:`Projector` that also applies many events in a few round trips."""
 
+    pause_poll_seconds = 1.0
+
     async def apply_batch(self, events: list[MessageEvent]) -> list[Outcome]:
         """Apply every event once; the outcomes in the order of ``events``."""
         outcomes: list[Outcome | None] = [None] * len(events)
@@ -56,6 +64,9 @@ class BatchProjector(Projector):
             else:
                 outcomes[index] = Outcome.SKIPPED
         if todo:
+            # A rebuild is replacing the read model; its lease lives in the database.
+            while await self._store.paused():  # noqa: ASYNC110
+                await asyncio.sleep(self.pause_poll_seconds)
             await self.recovered()
         attempts = 0
         while todo:
@@ -100,6 +111,10 @@ class BatchProjector(Projector):
                 users[account] = (doc or {}).get("userId") or event.user_id or ""
                 groups[account].append((claim.message_id, claim.version, deltas[claim.message_id]))
                 outcomes[index] = Outcome.APPLIED
+            if groups and await self._store.paused():
+                # A rebuild began meanwhile: it counts these events from the log; a B now
+                # could land on its fresh documents and count them twice.
+                raise RebuildInProgress("relay stats rebuild is running")
             await self._complete_groups(groups, users, releases)
         return retry
 

@@ -95,6 +95,9 @@ class ProjectionStore(Protocol):
     async def held_tokens(self) -> list[tuple[str, list[str]]]:
         """``(accountId, inflight)`` of every account holding tokens."""
 
+    async def paused(self) -> bool:
+        """Whether a rebuild holds the projection paused (its lease has not run out)."""
+
 
 @dataclass(frozen=True)
 class Claim:

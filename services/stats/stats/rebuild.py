@@ -3,15 +3,18 @@
 The log is read once in ``(messageId, version)`` order and folded with the same delta function
 the live projection uses, so both give the same numbers. Documents are replaced in place (tagged
 with a rebuild generation; leftovers of older generations are removed at the end), so readers
-never see an empty read model. Run it while the stats service is stopped or idle: events it
-applies meanwhile may be overwritten (run the rebuild again to fix that).
+never see an empty read model. While it runs, the live projection pauses (a lease in
+``stats_meta``), so the two never count the same event: events it defers are applied afterwards,
+as duplicates of what the rebuild counted or as new ones.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import ReplaceOne
@@ -19,10 +22,12 @@ from pymongo import ReplaceOne
 from shared.db import Database
 from shared.models import MessageEvent
 from stats.counters import Snapshot, advance, apply_to_doc, delta, empty_account, projectable
-from stats.store import ACCOUNTS, MESSAGES
+from stats.store import ACCOUNTS, MESSAGES, META, REBUILD_LEASE
 
 Progress = Callable[[int], None]
 BATCH = 1000
+LEASE_SECONDS = 60.0
+GRACE_SECONDS = 5.0
 COUNTER_FIELDS = ("userId", "total", "byStatus", "byDirection", "byType", "outboundByStatus",
                   "days")
 
@@ -63,9 +68,50 @@ def _replace_all(docs: Iterable[dict[str, Any]]) -> list[ReplaceOne[dict[str, An
     return [ReplaceOne({"_id": doc["_id"]}, doc, upsert=True) for doc in docs]
 
 
-async def rebuild(db: Database, *, progress: Progress | None = None) -> dict[str, Any]:
-    """Recompute ``stats_accounts`` and ``stats_messages`` from the event log; return a summary."""
+async def rebuild(
+    db: Database, *, progress: Progress | None = None, grace: float = GRACE_SECONDS
+) -> dict[str, Any]:
+    """Recompute ``stats_accounts`` and ``stats_messages`` from the event log; return a summary.
+
+    Holds a lease in ``stats_meta`` meanwhile: the live projection pauses (its deliveries wait
+    unacked) and, after ``grace`` seconds for windows already under way, the log is read.
+    """
     started = time.monotonic()
+    lease = _Lease(db)
+    await lease.take()
+    try:
+        await asyncio.sleep(grace)
+        return await _rebuild(db, progress, lease, started)
+    finally:
+        await lease.release()
+
+
+class _Lease:
+    """The rebuild's lease: renewed while it works, so a crashed rebuild pauses nothing long."""
+
+    def __init__(self, db: Database) -> None:
+        self._meta = db[META]
+        self._renewed = 0.0
+
+    async def take(self) -> None:
+        until = datetime.now(UTC) + timedelta(seconds=LEASE_SECONDS)
+        # The replacement carries _id: nx-27017 ignores the filter's _id on a replace upsert.
+        await self._meta.replace_one(
+            {"_id": REBUILD_LEASE}, {"_id": REBUILD_LEASE, "until": until}, upsert=True
+        )
+        self._renewed = time.monotonic()
+
+    async def renew(self) -> None:
+        if time.monotonic() - self._renewed > LEASE_SECONDS / 3:
+            await self.take()
+
+    async def release(self) -> None:
+        await self._meta.delete_one({"_id": REBUILD_LEASE})
+
+
+async def _rebuild(
+    db: Database, progress: Progress | None, lease: _Lease, started: float
+) -> dict[str, Any]:
     fold = _Fold(uuid.uuid4().hex)
     events = 0
     group: list[MessageEvent] = []
@@ -82,6 +128,7 @@ async def rebuild(db: Database, *, progress: Progress | None = None) -> dict[str
         if len(fold.message_docs) >= BATCH:
             await db[MESSAGES].bulk_write(_replace_all(fold.message_docs), ordered=False)
             fold.message_docs.clear()
+            await lease.renew()
         if progress and events % BATCH == 0:
             progress(events)
     if group:

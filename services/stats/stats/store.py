@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import InsertOne, UpdateOne
@@ -21,6 +22,8 @@ from stats.projection import Claim
 
 MESSAGES = "stats_messages"
 ACCOUNTS = "stats_accounts"
+META = "stats_meta"
+REBUILD_LEASE = "rebuild"
 
 
 def _claim_update(claim: Claim) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -49,6 +52,11 @@ class MongoProjectionStore:
     def __init__(self, db: Database) -> None:
         self._messages = db[MESSAGES]
         self._accounts = db[ACCOUNTS]
+        self._meta = db[META]
+
+    async def paused(self) -> bool:
+        lease = await self._meta.find_one({"_id": REBUILD_LEASE})
+        return lease is not None and lease["until"] > datetime.now(UTC)
 
     async def load(self, message_id: str) -> dict[str, Any] | None:
         return await self._messages.find_one({"_id": message_id})

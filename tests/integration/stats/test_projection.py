@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 
 from shared.db import Database
-from stats.batch import BatchProjector
+from stats.batch import BatchProjector, RebuildInProgress
 from stats.counters import Delta, Snapshot
-from stats.projection import Claim, Projector
+from stats.projection import Claim, Outcome, Projector
 from stats.rebuild import rebuild
 from stats.store import ACCOUNTS, MESSAGES, MongoProjectionStore
+from tests.conftest import eventually
 from tests.stats_support import (
     History,
     assert_counters_match,
@@ -121,7 +122,7 @@ class TestExactOverTheRealDatabase:
         )
         live = await accounts_of(db)
         seen: list[int] = []
-        summary = await rebuild(db, progress=seen.append)
+        summary = await rebuild(db, progress=seen.append, grace=0)
         rebuilt = await accounts_of(db)
         assert summary["changedAccounts"] == 0
         assert summary["events"] == sum(len(h.events) for h in histories)
@@ -142,7 +143,7 @@ class TestExactOverTheRealDatabase:
         ])
         some = histories[0].doc["whatsappAccountId"]
         await db[ACCOUNTS].update_one({"_id": some}, {"$inc": {"total": 5, "byType.Text": 3}})
-        summary = await rebuild(db)
+        summary = await rebuild(db, grace=0)
         assert summary["changedAccounts"] == 1
         assert_counters_match(await accounts_of(db), await messages_of(db), histories)
         replay = Projector(MongoProjectionStore(db))  # redelivered events are duplicates now
@@ -222,3 +223,50 @@ class TestBatchedOverTheRealDatabase:
         for window in windows[crashed_at:]:
             await restarted.apply_batch(window)
         assert_counters_match(await accounts_of(db), await messages_of(db), histories)
+
+
+class TestRebuildWhileLive:
+    """A rebuild during live projection pauses it; together they still count each event once."""
+
+    async def test_rebuild_in_the_middle_of_a_live_stream(self, db: Database) -> None:
+        rng = random.Random(51)
+        histories = make_histories(rng, messages=150)
+        await seed(db, histories)
+        stream = shuffled_with_duplicates(rng, histories, duplicates=0.4)
+        windows = [stream[i:i + 20] for i in range(0, len(stream), 20)]
+        live = BatchProjector(MongoProjectionStore(db))
+        live.pause_poll_seconds = 0.05
+        applied_windows = 0
+
+        async def run_live() -> None:
+            nonlocal applied_windows
+            for window in windows:
+                while True:
+                    try:
+                        await live.apply_batch(window)
+                        break
+                    except RebuildInProgress:
+                        continue  # the broker would redeliver the window
+                applied_windows += 1
+
+        task = asyncio.create_task(run_live())
+        await eventually(lambda: asyncio.sleep(0, result=applied_windows >= 3), timeout=30)
+        summary = await rebuild(db, grace=0.5)
+        assert summary["messages"] == len(histories)
+        await asyncio.wait_for(task, 120)
+        assert_counters_match(await accounts_of(db), await messages_of(db), histories)
+        assert await db["stats_meta"].count_documents({}) == 0, "the lease is released"
+
+    async def test_live_windows_wait_while_the_lease_is_held(self, db: Database) -> None:
+        from datetime import UTC, datetime, timedelta
+
+        [history] = make_histories(random.Random(52), messages=1)
+        await db["stats_meta"].insert_one(
+            {"_id": "rebuild", "until": datetime.now(UTC) + timedelta(seconds=60)})
+        live = BatchProjector(MongoProjectionStore(db))
+        live.pause_poll_seconds = 0.05
+        task = asyncio.create_task(live.apply_batch(history.events))
+        await asyncio.sleep(0.3)  # not synchronisation: proving that nothing happens meanwhile
+        assert not task.done() and await db[ACCOUNTS].count_documents({}) == 0
+        await db["stats_meta"].delete_one({"_id": "rebuild"})
+        assert set(await asyncio.wait_for(task, 30)) == {Outcome.APPLIED}

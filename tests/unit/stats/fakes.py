@@ -22,6 +22,7 @@ class FakeProjectionStore:
         self.accounts: dict[str, dict[str, Any]] = {}
         self.crash_after: dict[str, int] = {}
         self.calls: list[str] = []
+        self.rebuilding = False
 
     def _step(self, name: str) -> None:
         self.calls.append(name)
@@ -109,6 +110,9 @@ class FakeProjectionStore:
         for doc in list(self.messages.values()):
             if "pending" in doc:
                 yield copy.deepcopy(doc)
+
+    async def paused(self) -> bool:
+        return self.rebuilding
 
     async def held_tokens(self) -> list[tuple[str, list[str]]]:
         return [(a, list(d["inflight"])) for a, d in self.accounts.items() if d["inflight"]]
