@@ -139,7 +139,11 @@ class Projector:
         self._recovery: asyncio.Task[int] | None = None
 
     async def apply(self, event: MessageEvent) -> Outcome:
-        """Apply ``event`` once, however often and in whatever order it arrives."""
+        """Apply ``event`` once, however often and in whatever order it arrives.
+
+        One event at a time, without the rebuild pause: the service runs
+        :class:`stats.batch.BatchProjector` windows instead.
+        """
         if not projectable(event):
             return Outcome.SKIPPED
         await self.recovered()
