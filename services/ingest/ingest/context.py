@@ -8,11 +8,12 @@ from typing import Any
 
 from ingest.media import MediaFetcher
 from ingest.metrics import IngestMetrics
-from ingest.parse import StatusUpdate
+from ingest.parse import InboundMessage, StatusUpdate
 from shared.db import Database
 from shared.store import EventOutbox
 
 RetryLater = Callable[[StatusUpdate], Awaitable[None]]
+RetryMessage = Callable[[InboundMessage], Awaitable[None]]
 
 
 @dataclass
@@ -24,4 +25,6 @@ class Context:
     metrics: IngestMetrics
     media: MediaFetcher
     retry_later: RetryLater
+    retry_message: RetryMessage
+    media_retry_allowed: bool = False
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from shared.cloudapi import CloudApiError
+from shared.cloudapi import CloudApiError, ErrorClass
 from shared.db import Database
 from shared.media import MediaStore, object_key, sniff_file
 from shared.models import utcnow
@@ -38,6 +38,7 @@ class FetchedMedia:
     media_id: str | None = None
     url: str | None = None
     error: str | None = None
+    transient: bool = False  # worth another try later (Cloud API away, store away)
 
 
 class MediaFetcher:
@@ -59,7 +60,11 @@ class MediaFetcher:
         try:
             token = self._cipher.decrypt(account["accessToken"])
             data, declared_sha = await self._download(whatsapp_media_id, token)
-        except (CloudApiError, ValueError, KeyError) as exc:
+        except CloudApiError as exc:
+            log.warning("inbound_media_failed", account_id=account.get("_id"), error=str(exc))
+            return FetchedMedia(error=f"Media could not be downloaded from WhatsApp: {exc}",
+                                transient=exc.kind == ErrorClass.RETRY)
+        except (ValueError, KeyError) as exc:
             log.warning("inbound_media_failed", account_id=account.get("_id"), error=str(exc))
             return FetchedMedia(error=f"Media could not be downloaded from WhatsApp: {exc}")
         if declared_sha and declared_sha.lower() != hashlib.sha256(data).hexdigest():
@@ -85,7 +90,7 @@ class MediaFetcher:
             await self._store.put(key, data, mime)
         except Exception as exc:  # any store backend: the message must still be kept
             log.warning("inbound_media_store_failed", error=repr(exc)[:300])
-            return FetchedMedia(error="Media could not be stored")
+            return FetchedMedia(error="Media could not be stored", transient=True)
         media_id = str(uuid.uuid4())
         await self._db.media.insert_one({
             "_id": media_id, "userId": user_id, "key": key, "mimeType": mime, "size": len(data),

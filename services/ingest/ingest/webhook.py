@@ -16,6 +16,7 @@ import structlog
 from aiohttp import web
 
 from ingest.keys import CONNECTED, METRICS, PUBLISHER, SETTINGS
+from ingest.retry import RECEIVED_AT
 from shared import topology
 from shared.broker import PublishError
 from shared.secrets import signature_valid
@@ -24,7 +25,6 @@ log = structlog.get_logger("relay.ingest.webhook")
 
 MAX_BODY_BYTES = 1024 * 1024
 PUBLISH_TIMEOUT_SECONDS = 5.0
-RECEIVED_AT = "x-relay-received-at"
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -24,21 +23,18 @@ from ingest.context import Context
 from ingest.handlers import HANDLERS, NEEDS_ACCOUNT
 from ingest.media import MediaFetcher
 from ingest.metrics import IngestMetrics
-from ingest.parse import Item, PayloadError, StatusUpdate, parse_payload
+from ingest.parse import InboundMessage, Item, PayloadError, StatusUpdate, parse_payload
 from ingest.ports import Deferrer
-from ingest.webhook import RECEIVED_AT
+from ingest.retry import ATTEMPT, FIRST_SEEN, RECEIVED_AT, Delivery, number, synthetic_payload
 from shared import topology
 from shared.db import Database
 from shared.store import EventOutbox
 
 log = structlog.get_logger("relay.ingest.worker")
 
-ATTEMPT = "x-relay-attempt"
-FIRST_SEEN = "x-relay-first-seen"
 REASON = "x-relay-reason"
 PARK_AFTER_SECONDS = 600.0
-FIRST_RETRY_MS = 250.0
-MAX_RETRY_MS = 60_000.0
+MEDIA_RETRY_SECONDS = 300.0
 
 
 class InboxWorker:
@@ -77,7 +73,7 @@ class InboxWorker:
 
     async def _handle(self, payload: Any, message: AbstractIncomingMessage) -> None:
         headers = dict(message.headers or {})
-        if ATTEMPT not in headers and (received := _float(headers.get(RECEIVED_AT))):
+        if ATTEMPT not in headers and (received := number(headers.get(RECEIVED_AT))):
             self._metrics.inbox_lag.observe(max(0.0, time.time() - received))
         try:
             items = parse_payload(payload)
@@ -90,11 +86,18 @@ class InboxWorker:
 
     async def apply(self, items: list[Item], headers: Mapping[str, Any]) -> None:
         """Apply parsed items; ``headers`` of the delivery carry the retry bookkeeping."""
-        async def retry_later(status: StatusUpdate) -> None:
-            await self._retry_later(status, headers)
+        delivery = Delivery.of(headers)
+
+        async def retry_status(status: StatusUpdate) -> None:
+            await self._retry_status(status, delivery)
+
+        async def retry_message(item: InboundMessage) -> None:
+            await self._retry_message(item, delivery)
 
         ctx = Context(db=self._db, outbox=self._outbox, metrics=self._metrics,
-                      media=self._media, retry_later=retry_later)
+                      media=self._media, retry_later=retry_status,
+                      retry_message=retry_message,
+                      media_retry_allowed=delivery.age < MEDIA_RETRY_SECONDS)
         pnids = {i.phone_number_id for i in items if isinstance(i, NEEDS_ACCOUNT)}
         ctx.accounts = await self._accounts.lookup(pnids) if pnids else {}
         groups: dict[type, list[Any]] = {}
@@ -112,47 +115,30 @@ class InboxWorker:
                     phone_number_id=getattr(item, "phone_number_id", None))
         self._metrics.event(item.kind, "unknown_account")
 
-    async def _retry_later(self, status: StatusUpdate, headers: Mapping[str, Any]) -> None:
-        attempt = int(_float(headers.get(ATTEMPT)) or 0)
-        first_seen = _float(headers.get(FIRST_SEEN)) or _float(headers.get(RECEIVED_AT))
-        first_seen = first_seen or time.time()
-        body = synthetic_payload(status)
-        if time.time() - first_seen >= self._park_after:
-            reason = (f"status {status.status} for unknown wamid after {attempt} retries "
-                      f"over {self._park_after:.0f} s")
+    async def _retry_status(self, status: StatusUpdate, delivery: Delivery) -> None:
+        body = synthetic_payload(status.phone_number_id, statuses=[status.raw])
+        if delivery.age >= self._park_after:
+            reason = (f"status {status.status} for unknown wamid after {delivery.attempt} "
+                      f"retries over {self._park_after:.0f} s")
             await self._broker.publish(
                 topology.DLX, topology.INBOX_KEY, body,
                 headers={REASON: reason, "x-relay-queue": topology.INBOX_QUEUE,
-                         FIRST_SEEN: f"{first_seen:.6f}", ATTEMPT: attempt},
+                         FIRST_SEEN: f"{delivery.first_seen:.6f}", ATTEMPT: delivery.attempt},
             )
             log.warning("status_parked", wamid=status.wamid, status=status.status, reason=reason)
             self._metrics.event("status", "parked")
             return
-        delay = min(FIRST_RETRY_MS * 2**attempt, MAX_RETRY_MS)
-        await self._broker.defer(
-            topology.INBOX_KEY, body, delay_ms=delay,
-            headers={ATTEMPT: attempt + 1, FIRST_SEEN: f"{first_seen:.6f}"},
-        )
-        log.info("status_deferred", wamid=status.wamid, status=status.status, attempt=attempt + 1)
+        await self._broker.defer(topology.INBOX_KEY, body, delay_ms=delivery.delay_ms,
+                                 headers=delivery.next_headers())
+        log.info("status_deferred", wamid=status.wamid, status=status.status,
+                 attempt=delivery.attempt + 1)
         self._metrics.event("status", "deferred")
 
-
-def synthetic_payload(status: StatusUpdate) -> bytes:
-    """A webhook payload holding only ``status``, as Meta would have sent it alone."""
-    value = {
-        "messaging_product": "whatsapp",
-        "metadata": {"phone_number_id": status.phone_number_id},
-        "statuses": [status.raw],
-    }
-    payload = {"object": "whatsapp_business_account",
-               "entry": [{"id": "relay-retry", "changes": [{"field": "messages", "value": value}]}]}
-    return json.dumps(payload, separators=(",", ":")).encode()
-
-
-def _float(value: Any) -> float | None:
-    if isinstance(value, bytes):
-        value = value.decode(errors="replace")
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
+    async def _retry_message(self, item: InboundMessage, delivery: Delivery) -> None:
+        contacts = ([{"profile": {"name": item.profile_name}, "wa_id": item.wa_id}]
+                    if item.profile_name else None)
+        body = synthetic_payload(item.phone_number_id, messages=[item.raw], contacts=contacts)
+        await self._broker.defer(topology.INBOX_KEY, body, delay_ms=delivery.delay_ms,
+                                 headers=delivery.next_headers())
+        log.info("message_deferred_for_media", wamid=item.wamid, attempt=delivery.attempt + 1)
+        self._metrics.event("message", "deferred")

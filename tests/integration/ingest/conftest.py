@@ -30,9 +30,13 @@ class FakeMediaSource:
 
     files: dict[str, bytes] = field(default_factory=dict)
     tokens: list[str] = field(default_factory=list)
+    unreachable_times: int = 0  # the next n resolves fail as if the Cloud API were away
 
     async def resolve_media(self, media_id: str, token: str) -> dict[str, Any]:
         self.tokens.append(token)
+        if self.unreachable_times > 0:
+            self.unreachable_times -= 1
+            raise CloudApiError("Cloud API unreachable: ClientConnectorError")
         if media_id not in self.files:
             raise CloudApiError("(100) Invalid media id", code=100, http_status=400)
         data = self.files[media_id]

@@ -210,3 +210,21 @@ class TestMediaFailure:
         assert "Media could not be downloaded" in doc["errorMessage"]
         assert doc["status"] == "Delivered" and doc["whatsappMediaId"] == "404404"
         assert ingest.events("media", "failed") == 1
+
+    async def test_a_transient_failure_is_retried_and_the_media_kept(
+        self, ingest: Ingest, db: Database, accounts: list[Account]
+    ) -> None:
+        ingest.media.files["1479537139650973"] = MEDIA_BYTES["1479537139650973"]
+        ingest.media.unreachable_times = 2
+        raw = p.sample("image", sender=SENDER)
+        await ingest.post(p.webhook(p.value(accounts[0].phone_number_id,
+                                            contacts=[p.contact(SENDER, "Ada")], messages=[raw])))
+        [doc] = await stored(db, 1)
+        assert doc["errorMessage"] is None and doc["mediaUrl"] and doc["mediaId"]
+        assert ingest.events("message", "deferred") == 2
+        assert ingest.events("media", "stored") == 1
+        contact = await db.contacts.find_one({"_id": doc["contactId"]})
+        assert contact is not None and contact["name"] == "Ada"
+        await eventually(lambda: db.messages.find_one({"_id": doc["_id"], "contactCounted": True}))
+        contact = await db.contacts.find_one({"_id": doc["contactId"]})
+        assert contact is not None and contact["totalMessages"] == 1

@@ -75,17 +75,22 @@ async def _build_all(
 ) -> list[dict[str, Any]]:
     gate = asyncio.Semaphore(MEDIA_CONCURRENCY)
 
-    async def build(item: InboundMessage) -> dict[str, Any]:
+    async def build(item: InboundMessage) -> dict[str, Any] | None:
         account = ctx.accounts[item.phone_number_id]
         doc = new_message_doc(item, account, contact_ids[(account["_id"], item.phone)])
         if item.media_id:
             async with gate:
                 fetched = await ctx.media.fetch(account, item.media_id)
+            if fetched.transient and ctx.media_retry_allowed:
+                await ctx.retry_message(item)  # stored when it comes back, media and all
+                ctx.metrics.event("media", "retry")
+                return None
             doc.update(mediaId=fetched.media_id, mediaUrl=fetched.url, errorMessage=fetched.error)
             ctx.metrics.event("media", "stored" if fetched.url else "failed")
         return doc
 
-    return list(await asyncio.gather(*(build(item) for item in items)))
+    built = await asyncio.gather(*(build(item) for item in items))
+    return [doc for doc in built if doc is not None]
 
 
 def new_message_doc(
@@ -116,6 +121,8 @@ async def _insert(
     ctx: Context, docs: list[dict[str, Any]]
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Insert all; return the inserted docs and the wamids another writer stored first."""
+    if not docs:
+        return [], []
     try:
         await ctx.db.messages.insert_many(docs, ordered=False)
     except BulkWriteError as exc:
