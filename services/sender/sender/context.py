@@ -105,8 +105,8 @@ async def recent_attempts(
     query: dict[str, Any] = {"whatsappAccountId": account_id, "attemptedAt": {"$gt": since}}
     async for doc in db.messages.find(query, {"attemptedAt": 1, "attempts": 1}):
         at = stored_seconds(doc.get("attemptedAt"))
-        if at is not None:
-            times += [at + 0.001] * max(1, int(doc.get("attempts") or 1))
+        at = now if at is None else at + 0.001  # unreadable: count it as just now
+        times += [at] * max(1, int(doc.get("attempts") or 1))
     claimed = {
         "whatsappAccountId": account_id, "status": MessageStatus.QUEUED.value,
         "claimedBy": {"$ne": None},

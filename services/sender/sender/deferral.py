@@ -1,7 +1,7 @@
 """Deferring a command through the delay queues instead of holding it (no head-of-line blocking).
 
-A deferred command carries ``x-relay-not-before`` (epoch milliseconds); the delay queues round down to
-a bucket, so a command that comes back early is deferred again for the rest. ``x-relay-planned``
+A deferred command carries ``x-relay-not-before`` (epoch ms); the delay queues round down to a
+bucket, so a command that comes back early is deferred again for the rest. ``x-relay-planned``
 marks a command whose pacing slot is already planned: on return it goes straight to the gate.
 """
 

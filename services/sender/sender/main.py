@@ -131,7 +131,8 @@ class SenderService:
             await self.ctx.outbox.stop()
         for owned in self._owned:
             await owned.close()
-        await self.broker.close()
+        with contextlib.suppress(TimeoutError):  # a broker that stopped answering
+            await asyncio.wait_for(self.broker.close(), 10)
         if self._client is not None:
             await self._client.close()
         log.info("sender_stopped", process_id=self.process_id)

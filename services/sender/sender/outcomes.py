@@ -92,8 +92,7 @@ async def release(ctx: Context, doc: dict[str, Any], reason: str, at: float) -> 
     """Give the claim back after a retryable error (the retry command is already deferred)."""
     await ctx.db.messages.update_one(
         {"_id": doc["_id"], "claimedBy": ctx.process_id, "status": MessageStatus.QUEUED.value},
-        {"$set": {"claimedBy": None, "lastError": reason, "attemptedAt": to_datetime(at),
-                  "updatedAt": ctx.now_dt()},
-         "$unset": {"claimedAt": ""}},
+        {"$set": {"lastError": reason, "attemptedAt": to_datetime(at), "updatedAt": ctx.now_dt()},
+         "$unset": dict.fromkeys(CLAIM_FIELDS, "")},
     )
 

@@ -91,7 +91,7 @@ class Sweeper:
         for doc in docs:
             await ctx.db.messages.update_one(
                 {"_id": doc["_id"], "claimedBy": doc["claimedBy"], "claimedAt": doc["claimedAt"]},
-                {"$set": {"claimedBy": None}, "$unset": {"claimedAt": ""}},
+                {"$unset": {"claimedBy": "", "claimedAt": ""}},
             )
         if docs:
             log.info("reclaimed_stale_claims", count=len(docs))

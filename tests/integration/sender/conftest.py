@@ -81,3 +81,21 @@ async def senders(settings: Settings, sim: SimControl) -> AsyncIterator[Senders]
 @pytest.fixture
 async def sender(senders: Senders) -> SenderService:
     return await senders.start()
+
+
+def _dump_tasks(*_: object) -> None:  # diagnostics: `kill -USR1 <pytest pid>` prints every task
+    import asyncio
+    import sys
+
+    try:
+        loop = asyncio.get_event_loop()
+    except RuntimeError:
+        return
+    for task in asyncio.all_tasks(loop):
+        task.print_stack(limit=8, file=sys.stderr)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    import signal
+
+    signal.signal(signal.SIGUSR1, _dump_tasks)

@@ -8,14 +8,13 @@ is deferred at broker speed; the claim comes only once the window has a place re
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from typing import Any
 
 import structlog
 
 from sender import outcomes, payload
 from sender.accounts import Account
-from sender.context import Context
+from sender.context import Context, stored_seconds
 from sender.deferral import HOLD_SECONDS, PLANNED, defer, wait_or_defer
 from sender.media import MediaRefused
 from sender.metrics import code_label
@@ -123,6 +122,10 @@ async def _attempt(
         at = _complete(ctx, pace)
         await _on_error(ctx, cmd, doc, account, pace, exc, at)
         return
+    except Exception as exc:  # a bug or bad data: give the claim back, the command dies
+        at = _complete(ctx, pace)
+        await outcomes.release(ctx, doc, f"internal error: {type(exc).__name__}", at)
+        raise
     except BaseException:
         _complete(ctx, pace)
         raise
@@ -179,12 +182,4 @@ async def _on_error(
 
 
 def _scheduled_at(doc: dict[str, Any]) -> float | None:
-    value = doc.get("scheduledFor")
-    if isinstance(value, datetime):
-        return value.timestamp()
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            return None
-    return None
+    return stored_seconds(doc.get("scheduledFor"))
