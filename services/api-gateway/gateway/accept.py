@@ -22,6 +22,7 @@ from pydantic import AwareDatetime, Field, field_validator, model_validator
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
+from gateway.batching import contact_batcher, insert_batcher, usage_batcher
 from gateway.errors import ApiError, not_found, validation_error
 from gateway.metrics import GatewayMetrics
 from gateway.parsing import Body
@@ -146,6 +147,9 @@ class Acceptor:
         self.metrics = metrics
         self.accounts = TtlCache(account_ttl)
         self.contacts = TtlCache(3600.0)
+        self._usage = usage_batcher(db)
+        self._inserts = insert_batcher(db)
+        self._bumps = contact_batcher(db)
 
     async def accept(
         self, user_id: str, body: SendMessageBody, *, idempotency_key: str | None = None,
@@ -202,16 +206,8 @@ class Acceptor:
             raise validation_error(f"mediaId is {media['mimeType']}, not {body.type}", "mediaId")
 
     async def _take_unit(self, usage: str, limit: int) -> None:
-        if limit <= 0:  # the upsert below would create the day's counter at 1
-            raise ApiError(400, "Daily message limit reached", "DAILY_LIMIT_REACHED")
-        try:
-            taken = await self.db.daily_usage.find_one_and_update(
-                {"_id": usage, "count": {"$lt": limit}}, {"$inc": {"count": 1}},
-                upsert=True, return_document=ReturnDocument.AFTER, projection={"_id": 1},
-            )
-        except DuplicateKeyError:
-            taken = None
-        if taken is None:
+        """One unit of today's limit, atomically (batched with concurrent requests)."""
+        if limit <= 0 or not await self._usage.submit((usage, limit), None):
             raise ApiError(400, "Daily message limit reached", "DAILY_LIMIT_REACHED")
 
     async def _give_back(self, usage: str) -> None:
@@ -226,18 +222,15 @@ class Acceptor:
         contact_id = cached or await self._upsert_contact(user_id, account["_id"], body.to, now)
         doc = new_message(user_id, account["_id"], contact_id, body, idempotency_key, now)
         if cached is None:
-            await self.db.messages.insert_one(doc)
+            await self._inserts.submit("messages", doc)
             return doc
-        bump = self.db.contacts.update_one(
-            {"_id": contact_id},
-            {"$inc": {"totalMessages": 1}, "$set": {"lastMessageAt": now, "updatedAt": now}},
-        )
-        results = await asyncio.gather(self.db.messages.insert_one(doc), bump,
-                                       return_exceptions=True)
-        if isinstance(results[0], BaseException):
-            if not isinstance(results[1], BaseException):
+        inserted, bumped = await asyncio.gather(
+            self._inserts.submit("messages", doc),
+            self._bumps.submit("contacts", (contact_id, now)), return_exceptions=True)
+        if isinstance(inserted, BaseException):
+            if not isinstance(bumped, BaseException):
                 await self._unbump(contact_id)
-            raise results[0]
+            raise inserted
         return doc
 
     async def _upsert_contact(self, user_id: str, account_id: str, phone: str,

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from gateway.accept import usage_id
+from gateway.batching import usage_batcher
 from shared.db import Database
 from shared.models import utcnow
 from tests.integration.gateway.conftest import Client
@@ -38,3 +39,15 @@ class TestDailyLimit:
         assert status == 400 and body["code"] == "DAILY_LIMIT_REACHED"
         assert await db.contacts.count_documents({}) == 0
         assert await db.messages.count_documents({}) == 0
+
+
+class TestUsageAcrossReplicas:
+    """Two gateways' batchers on one counter grant exactly the limit between them."""
+
+    async def test_two_batchers_grant_exactly_the_limit(self, db: Database) -> None:
+        first, second = usage_batcher(db), usage_batcher(db)
+        grants = await asyncio.gather(*(
+            (first if i % 2 else second).submit(("acc:2026-12-01", 25), None)
+            for i in range(60)))
+        assert grants.count(True) == 25
+        assert (await db.daily_usage.find_one({"_id": "acc:2026-12-01"}))["count"] == 25
