@@ -153,11 +153,11 @@ class Acceptor:
 
     async def accept(
         self, user_id: str, body: SendMessageBody, *, idempotency_key: str | None = None,
-        channel: str = "http",
+        channel: str = "http", via: str | None = None,
     ) -> dict[str, Any]:
         """Store and dispatch the message; return its document, or raise the refusal."""
         try:
-            doc = await self._accept(user_id, body, idempotency_key)
+            doc = await self._accept(user_id, body, (idempotency_key, via))
         except ApiError as exc:
             self.metrics.refused.labels(exc.code, channel).inc()
             raise
@@ -165,7 +165,7 @@ class Acceptor:
         return doc
 
     async def _accept(
-        self, user_id: str, body: SendMessageBody, idempotency_key: str | None
+        self, user_id: str, body: SendMessageBody, key: tuple[str | None, str | None]
     ) -> dict[str, Any]:
         account = await self.account(user_id, body.whatsapp_account_id)
         if account["status"] != AccountStatus.CONNECTED:
@@ -177,7 +177,7 @@ class Acceptor:
         usage = usage_id(account["_id"], now)
         await self._take_unit(usage, int(account.get("dailyLimit", 1000)))
         try:
-            doc = await self._store(user_id, account, body, idempotency_key, now)
+            doc = await self._store(user_id, account, body, key, now)
         except BaseException:
             await self._give_back(usage)
             raise
@@ -216,11 +216,11 @@ class Acceptor:
 
     async def _store(
         self, user_id: str, account: dict[str, Any], body: SendMessageBody,
-        idempotency_key: str | None, now: datetime,
+        key: tuple[str | None, str | None], now: datetime,
     ) -> dict[str, Any]:
         cached = self.contacts.get((account["_id"], body.to))
         contact_id = cached or await self._upsert_contact(user_id, account["_id"], body.to, now)
-        doc = new_message(user_id, account["_id"], contact_id, body, idempotency_key, now)
+        doc = new_message(user_id, account["_id"], contact_id, body, key, now)
         if cached is None:
             await self._inserts.submit("messages", doc)
             return doc
@@ -281,10 +281,15 @@ class Acceptor:
 
 def new_message(
     user_id: str, account_id: str, contact_id: str, body: SendMessageBody,
-    idempotency_key: str | None, now: datetime,
+    key: tuple[str | None, str | None], now: datetime,
 ) -> dict[str, Any]:
-    """The document of a freshly accepted outbound message (status Queued, version 1)."""
-    return {
+    """The document of a freshly accepted outbound message (status Queued, version 1).
+
+    ``key`` is the idempotency key and the channel it came through (``via``), if any.
+    """
+    idempotency_key, via = key
+    extra = {"via": via} if via else {}
+    return {**extra,
         "_id": str(uuid.uuid4()), "userId": user_id, "whatsappAccountId": account_id,
         "contactId": contact_id, "campaignId": body.campaign_id,
         "direction": Direction.OUTBOUND.value, "type": body.type.value,

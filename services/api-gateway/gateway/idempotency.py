@@ -77,14 +77,22 @@ def check_key(key: str) -> str:
 class Idempotency:
     """The ``idempotency`` collection's protocol: begin, then complete or abandon."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, stale_after: timedelta = STALE_IN_PROGRESS) -> None:
         self._db = db
+        self._stale = stale_after
 
     async def begin(self, record_id: str, digest: str) -> Answer | None:
         """Claim ``record_id``; None to go ahead, or the stored :class:`Answer` to replay.
 
         Raises 409 when the key is in use by another request (different body, or unfinished).
         """
+        stored, _ = await self.claim(record_id, digest)
+        return stored
+
+    async def claim(self, record_id: str, digest: str) -> tuple[Answer | None, bool]:
+        """As :meth:`begin`, and whether the claim took over a record left unfinished (its
+        request may have done its work before dying: the caller should look)."""
+        took_over = False
         for _ in range(3):
             now = utcnow()
             try:
@@ -92,25 +100,25 @@ class Idempotency:
                     "_id": record_id, "requestHash": digest, "status": IN_PROGRESS,
                     "createdAt": now,
                 })
-                return None
+                return None, took_over
             except DuplicateKeyError:
                 pass
             found = await self._db.idempotency.find_one({"_id": record_id})
             if found is None:
                 continue  # abandoned meanwhile: claim it again
             if self._expired(found, now):
+                took_over = took_over or found.get("status") == IN_PROGRESS
                 await self._db.idempotency.delete_one(
                     {"_id": record_id, "createdAt": found["createdAt"]}
                 )
                 continue
-            return self._replay(found, digest)
+            return self._replay(found, digest), False
         raise KeyInProgress()
 
-    @staticmethod
-    def _expired(found: dict[str, Any], now: Any) -> bool:
+    def _expired(self, found: dict[str, Any], now: Any) -> bool:
         age = now - found["createdAt"]
         if found.get("status") == IN_PROGRESS:
-            return bool(age > STALE_IN_PROGRESS)
+            return bool(age > self._stale)
         return bool(age > timedelta(seconds=IDEMPOTENCY_TTL_SECONDS))
 
     @staticmethod

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -35,6 +36,8 @@ from shared.store import EventOutbox
 
 log = structlog.get_logger("relay.gateway.intake")
 COMMAND_FIELDS = {"user_id", "idempotency_key"}
+STALE_COMMAND = timedelta(seconds=30)
+VIA_BROKER = "broker"
 
 
 def rejected_event_id(user_id: str, key: str) -> str:
@@ -54,7 +57,9 @@ class Intake:
         self.outbox = outbox
         self.metrics = metrics
         self.prefetch = prefetch
-        self.keys = Idempotency(acceptor.db)
+        # Commands are redelivered at once after a crash: an unfinished record soon counts as
+        # abandoned, and the message it may have created is looked up before accepting again.
+        self.keys = Idempotency(acceptor.db, stale_after=STALE_COMMAND)
 
     async def start(self) -> None:
         await self.broker.consume(topology.INTAKE_QUEUE, self.handle,
@@ -70,28 +75,38 @@ class Intake:
         record = f"{command.user_id}:amqp:{command.idempotency_key}"
         digest = request_hash("AMQP", "message.send", canonical_json(fields))
         try:
-            stored = await self.keys.begin(record, digest)
+            stored, took_over = await self.keys.claim(record, digest)
         except KeyInProgress:
             raise Requeue("the same command is being handled") from None
         except KeyReused as exc:
             await self._park(message, command, exc)
             return
+        if stored is None and took_over:
+            stored = await self._created_before(command)
         if stored is not None:
             self.metrics.intake.labels("duplicate").inc()
             return
         try:
-            answer = await self._accept(command, fields, message, record)
+            answer = await self._accept(command, fields, message)
         except BaseException:
             await self.keys.abandon(record)
             raise
         await self.keys.complete(record, answer)
 
+    async def _created_before(self, command: SendMessageRequest) -> Answer | None:
+        """The message an unfinished handling of this command created, if it got that far."""
+        doc = await self.acceptor.db.messages.find_one(
+            {"userId": command.user_id, "idempotencyKey": command.idempotency_key,
+             "via": VIA_BROKER}, projection={"_id": 1})
+        return Answer(202, {"messageId": doc["_id"]}) if doc else None
+
     async def _accept(self, command: SendMessageRequest, fields: dict[str, Any],
-                      message: AbstractIncomingMessage, record: str) -> Answer:
+                      message: AbstractIncomingMessage) -> Answer:
         try:
             body = validate(SendMessageBody, fields)
             doc = await self.acceptor.accept(command.user_id, body, channel="amqp",
-                                             idempotency_key=command.idempotency_key)
+                                             idempotency_key=command.idempotency_key,
+                                             via=VIA_BROKER)
         except ApiError as refusal:
             await self._park(message, command, refusal)
             return Answer(refusal.status, refusal.body())

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import aio_pika
@@ -18,6 +19,7 @@ from shared import topology
 from shared.db import Database
 from shared.models import utcnow
 from tests.conftest import eventually
+from tests.integration.gateway import factories
 from tests.integration.gateway.conftest import Tenant
 
 pytestmark = pytest.mark.integration
@@ -165,3 +167,40 @@ class TestPoison:
 
         await eventually(dead_lettered, message="two dead letters")
         assert dead[0]["body"].startswith(b"\x00not json")
+
+
+class TestCrashRecovery:
+    """A handling that died mid-way leaves its key unfinished; the redelivery finishes it,
+    without a second message if the first one was already stored."""
+
+    async def stale_claim(self, db: Database, body: dict[str, Any]) -> None:
+        from gateway.idempotency import canonical_json, request_hash
+        from shared.models import SendMessageRequest
+
+        cmd = SendMessageRequest.model_validate(body)
+        fields = cmd.model_dump(by_alias=True, mode="json", exclude_none=True,
+                                exclude={"user_id", "idempotency_key"})
+        await db.idempotency.insert_one({
+            "_id": f"{cmd.user_id}:amqp:{cmd.idempotency_key}", "status": "in_progress",
+            "requestHash": request_hash("AMQP", "message.send", canonical_json(fields)),
+            "createdAt": utcnow() - timedelta(minutes=2)})
+
+    async def test_message_stored_before_the_crash_is_not_duplicated(
+        self, bus: Bus, http: TestClient, alice: Tenant, db: Database
+    ) -> None:
+        body = command(alice, "crashed")
+        await self.stale_claim(db, body)
+        await factories.message(db, user_id=alice.user_id, account_id=alice.account_id,
+                                idempotencyKey="crashed", via="broker")
+        await bus.command(body)
+        await eventually(lambda: asyncio.sleep(0, result=intake_count(http, "duplicate") == 1))
+        assert await db.messages.count_documents({}) == 1
+
+    async def test_unfinished_key_without_a_message_is_accepted(
+        self, bus: Bus, http: TestClient, alice: Tenant, db: Database
+    ) -> None:
+        body = command(alice, "crashed-early")
+        await self.stale_claim(db, body)
+        await bus.command(body)
+        await eventually(lambda: db.messages.find_one({"idempotencyKey": "crashed-early"}))
+        assert await db.messages.count_documents({}) == 1
