@@ -179,7 +179,8 @@ def _success(spec: Operation, schemas: _Schemas) -> dict[str, Any]:
     description = HTTPStatus(spec.status).phrase
     if spec.produces != "application/json":
         schema = {"type": "string", "format": "binary"}
-        return {"description": description, "content": {spec.produces: {"schema": schema}}}
+        content = {media.strip(): {"schema": schema} for media in spec.produces.split(",")}
+        return {"description": description, "content": content}
     data = schemas.ref(spec.response, "serialization") if spec.response else {}
     envelope = {
         "type": "object", "required": ["success", "data"],

@@ -30,7 +30,7 @@ class Operation:
     status: int = 200
     errors: tuple[int, ...] = (400, 401, 403, 404)
     headers: dict[str, str] = field(default_factory=dict)
-    produces: str = "application/json"  # the success body's type (e.g. media bytes)
+    produces: str = "application/json"  # the success body's type(s), comma-separated
 
 
 def operation(**kwargs: Any) -> Callable[[F], F]:

@@ -142,7 +142,8 @@ async def upload_media(request: web.Request) -> web.Response:
 
 
 @operation(summary="Download a media file", tag="Media", scope="messages:read",
-           produces="application/octet-stream", errors=(401, 403, 404))
+           produces=",".join([*sorted(EXTENSIONS), "application/octet-stream"]),
+           errors=(401, 403, 404))
 async def get_media(request: web.Request) -> web.Response:
     """The stored bytes with their type; only the owner's media, anyone else's id is a 404."""
     doc = await request.app[keys.DB].media.find_one(
