@@ -10,6 +10,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
 from bench import report
 from bench.figures import ORDER
@@ -19,6 +20,7 @@ from bench.profile import Profiler
 from bench.progress import step
 from bench.results import Figure
 from bench.stack import BenchStack
+from relay import embedded
 
 NOTES = Path(__file__).with_name("NOTES.md")
 
@@ -30,13 +32,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default="BENCHMARKS.md", help="where to write the report")
     parser.add_argument("--json", default=".relay/bench/results.json",
                         help="raw results (not committed)")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the figures of the last run (--json) that are not re-run")
     parser.add_argument("--profile", default="",
                         help="py-spy these processes during each figure: gateway,sender,"
                              "ingest,stats,sim,db (the embedded database)")
     return parser
 
 
-async def _run(names: list[str], quick: bool, profile: list[str]) -> list[Figure]:
+async def _run(names: list[str], quick: bool, profile: list[str],
+               memory: dict[str, dict[str, list[float]]]) -> tuple[list[Figure], Context]:
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None
@@ -46,7 +51,7 @@ async def _run(names: list[str], quick: bool, profile: list[str]) -> list[Figure
     figures: list[Figure] = []
     await stack.open()
     try:
-        ctx = Context(stack, quick)
+        ctx = Context(stack, quick, memory=memory)
         ctx.core()
         await ctx.senders(count=1, pacing=False)
         step(f"services live: {', '.join(stack.procs)}")
@@ -55,6 +60,7 @@ async def _run(names: list[str], quick: bool, profile: list[str]) -> list[Figure
         profiler = Profiler(stack, profile, Path(".relay/bench/profiles"))
         for name in names:
             step(f"── figure {name} ──")
+            await _broker_up()
             started = time.perf_counter()
             profiler.start(name)
             try:
@@ -69,7 +75,16 @@ async def _run(names: list[str], quick: bool, profile: list[str]) -> list[Figure
             figures.append(figure)
     finally:
         await stack.close()
-    return figures
+    return figures, ctx
+
+
+async def _broker_up(patience: float = 600.0) -> None:
+    """Wait (with a line now and then) while RabbitMQ is away: other runs on a shared machine
+    restart it (fault-injection tests)."""
+    deadline = time.monotonic() + patience
+    while not embedded.rabbitmq_answers() and time.monotonic() < deadline:
+        step("RabbitMQ does not answer on 127.0.0.1:5672; waiting for it to come back")
+        await asyncio.sleep(10)
 
 
 async def _recover(ctx: Context) -> None:
@@ -82,6 +97,29 @@ async def _recover(ctx: Context) -> None:
     ctx.no_senders()
 
 
+def _carried_memory(previous: dict[str, Any] | None, names: list[str]) -> dict[str, Any]:
+    """Memory samples of the last run for the phases this run does not measure again."""
+    if previous is None:
+        return {}
+    remeasured = {"idle"} | ({"load"} if "e2e" in names else set()) | (
+        {"backlog"} if "fairness" in names else set())
+    return {k: v for k, v in previous.get("memory", {}).items() if k not in remeasured}
+
+
+def _merged(previous: dict[str, Any], current: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    """The last run's figures, with those re-run now replaced (in the usual order)."""
+    fresh = {f["name"]: f for f in current["figures"]}
+    old = {f["name"]: f for f in previous["figures"]}
+    figures = [fresh.get(n) or old.get(n) for n in ORDER if n in fresh or n in old]
+    rerun = ", ".join(names)
+    for figure in figures:
+        if figure and figure["name"] in fresh and figure["name"] in old:
+            figure["notes"] = [*figure["notes"], f"re-run on {current['machine']['date']} "
+                               f"(`--only {rerun} --merge`)"]
+    return {**previous, "figures": figures, "memory": current["memory"],
+            "elapsed": previous["elapsed"] + current["elapsed"]}
+
+
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(ORDER)
@@ -91,10 +129,14 @@ def main(argv: list[str] | None = None) -> None:
     machine = report.machine()
     started = time.perf_counter()
     profile = [p.strip() for p in args.profile.split(",") if p.strip()]
-    figures = asyncio.run(_run(names, args.quick, profile))
-    results = {"machine": machine, "quick": args.quick, "elapsed": time.perf_counter() - started,
-               "figures": [f.to_dict() for f in figures]}
     raw = Path(args.json)
+    previous = json.loads(raw.read_text()) if args.merge and raw.exists() else None
+    memory = _carried_memory(previous, names)
+    figures, ctx = asyncio.run(_run(names, args.quick, profile, memory))
+    results = {"machine": machine, "quick": args.quick, "elapsed": time.perf_counter() - started,
+               "figures": [f.to_dict() for f in figures], "memory": ctx.memory}
+    if previous is not None:
+        results = _merged(previous, results, names)
     raw.parent.mkdir(parents=True, exist_ok=True)
     raw.write_text(json.dumps(results, indent=1, default=str))
     notes = NOTES.read_text() if NOTES.exists() else ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bench.figures import accept, e2e, fairness, memory, pacing, reads, send, webhooks
 
 ORDER = {
-    "accept": accept.run, "send": send.run, "e2e": e2e.run, "webhooks": webhooks.run,
-    "fairness": fairness.run, "pacing": pacing.run, "reads": reads.run, "memory": memory.run,
+    "accept": accept.run, "send": send.run, "e2e": e2e.run, "pacing": pacing.run,
+    "fairness": fairness.run, "webhooks": webhooks.run, "reads": reads.run,
+    "memory": memory.run,  # last: it reports the samples the others took
 }
