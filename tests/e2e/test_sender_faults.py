@@ -74,9 +74,9 @@ class TestBrokerRestart:
                         reason="restarts the shared RabbitMQ: set RELAY_TEST_BROKER_RESTART=1")
     async def test_broker_restart(self, fault_stack, db, broker, http):
         async def restart() -> None:
-            subprocess.run(["rabbitmqctl", "-q", "stop_app"], check=True)
+            await asyncio.to_thread(subprocess.run, ["rabbitmqctl", "-q", "stop_app"], check=True)
             await asyncio.sleep(2)  # the outage itself, not a synchronisation
-            subprocess.run(["rabbitmqctl", "-q", "start_app"], check=True)
+            await asyncio.to_thread(subprocess.run, ["rabbitmqctl", "-q", "start_app"], check=True)
 
         counts = await run_with_fault(fault_stack, db, broker, http, restart)
         assert min(counts.values()) == 1
