@@ -181,7 +181,10 @@ def _success(spec: Operation, schemas: _Schemas) -> dict[str, Any]:
         schema = {"type": "string", "format": "binary"}
         content = {media.strip(): {"schema": schema} for media in spec.produces.split(",")}
         return {"description": description, "content": content}
-    data = schemas.ref(spec.response, "serialization") if spec.response else {}
+    if spec.response is None:  # the documents: a JSON object of their own, not the envelope
+        return {"description": description,
+                "content": {"application/json": {"schema": {"type": "object"}}}}
+    data = schemas.ref(spec.response, "serialization")
     envelope = {
         "type": "object", "required": ["success", "data"],
         "properties": {"success": {"const": True}, "message": {"type": "string"}, "data": data},
