@@ -32,6 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default="BENCHMARKS.md", help="where to write the report")
     parser.add_argument("--json", default=".relay/bench/results.json",
                         help="raw results (not committed)")
+    parser.add_argument("--amqp-url", default=None,
+                        help="use this existing vhost instead of creating (and deleting) one")
     parser.add_argument("--merge", action="store_true",
                         help="keep the figures of the last run (--json) that are not re-run")
     parser.add_argument("--profile", default="",
@@ -41,13 +43,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _run(names: list[str], quick: bool, profile: list[str],
-               memory: dict[str, dict[str, list[float]]]) -> tuple[list[Figure], Context]:
+               memory: dict[str, dict[str, list[float]]],
+               amqp_url: str | None) -> tuple[list[Figure], Context]:
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None
     for sig in (signal.SIGINT, signal.SIGTERM):  # stop cleanly: processes, database, vhost
         loop.add_signal_handler(sig, task.cancel)
-    stack = BenchStack()
+    stack = BenchStack(amqp_url=amqp_url)
     figures: list[Figure] = []
     await stack.open()
     try:
@@ -132,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     raw = Path(args.json)
     previous = json.loads(raw.read_text()) if args.merge and raw.exists() else None
     memory = _carried_memory(previous, names)
-    figures, ctx = asyncio.run(_run(names, args.quick, profile, memory))
+    figures, ctx = asyncio.run(_run(names, args.quick, profile, memory, args.amqp_url))
     results = {"machine": machine, "quick": args.quick, "elapsed": time.perf_counter() - started,
                "figures": [f.to_dict() for f in figures], "memory": ctx.memory}
     if previous is not None:

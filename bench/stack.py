@@ -147,6 +147,7 @@ class BenchStack:
 
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="relay-bench-")))
     vhost: str = field(default_factory=lambda: f"relay-bench-{uuid.uuid4().hex[:10]}")
+    amqp_url: str | None = None  # an existing vhost to use (not created, not deleted)
     procs: dict[str, Proc] = field(default_factory=dict)
     settings: Settings = field(init=False)
     mongo: embedded.EmbeddedMongo = field(init=False)
@@ -166,7 +167,7 @@ class BenchStack:
 
     async def _open(self) -> None:
         embedded.ensure_rabbitmq()
-        amqp_url = await _create_vhost(self.vhost)
+        amqp_url = self.amqp_url or await _create_vhost(self.vhost)
         self.mongo = embedded.start_mongo(self.root, record=False)
         port = embedded.free_port
         self.settings = load_settings(
@@ -180,6 +181,9 @@ class BenchStack:
         self.db = self.client["relay"]
         await ensure_indexes(self.db)
         self.broker = await _connect_broker(amqp_url, self.settings.send_shards)
+        if self.amqp_url:
+            self.vhost = self.amqp_url.rsplit("/", 1)[-1]
+            await self._purge_all()
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=180))
         self.cipher = TokenCipher(self.settings.secret_key)
         step(f"stack: vhost {self.vhost}, database {self.mongo.url}, files {self.root}")
@@ -193,9 +197,24 @@ class BenchStack:
                     await getattr(self, name).close()
         if hasattr(self, "mongo"):
             self.mongo.stop()
-        with contextlib.suppress(subprocess.SubprocessError):
-            await asyncio.to_thread(rabbitmqctl, "delete_vhost", self.vhost)
+        if not self.amqp_url:
+            with contextlib.suppress(subprocess.SubprocessError):
+                await asyncio.to_thread(rabbitmqctl, "delete_vhost", self.vhost)
         shutil.rmtree(self.root, ignore_errors=True)
+
+    async def _purge_all(self) -> None:
+        """A reused vhost starts empty: whatever an earlier run left in its queues goes."""
+        from shared import topology
+
+        channel = await self.broker.connection.channel()
+        try:
+            for name in topology.all_queues(self.settings.send_shards):
+                with contextlib.suppress(Exception):
+                    queue = await channel.get_queue(name, ensure=False)
+                    await asyncio.wait_for(queue.purge(), 15)
+        finally:
+            with contextlib.suppress(Exception):
+                await channel.close()
 
     # processes -----------------------------------------------------------------------------
 
