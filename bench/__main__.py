@@ -11,9 +11,10 @@ import time
 import traceback
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from bench import report
-from bench.figures import ORDER
+from bench.figures import ORDER, TITLES
 from bench.figures.common import Context
 from bench.figures.memory import sample_idle
 from bench.profile import Profiler
@@ -63,14 +64,15 @@ async def _run(names: list[str], quick: bool, profile: list[str],
         profiler = Profiler(stack, profile, Path(".relay/bench/profiles"))
         for name in names:
             step(f"── figure {name} ──")
-            await _broker_up()
+            await _broker_up(stack.settings.amqp_url)
             started = time.perf_counter()
             profiler.start(name)
             try:
                 figure = await ORDER[name](ctx)
             except Exception as exc:
                 traceback.print_exc()
-                figure = Figure(name, name, "", error=f"{type(exc).__name__}: {exc}"[:500])
+                figure = Figure(name, TITLES[name], "",
+                                error=f"{type(exc).__name__}: {exc}"[:500])
                 await _recover(ctx)
             finally:
                 profiler.stop()
@@ -81,12 +83,14 @@ async def _run(names: list[str], quick: bool, profile: list[str],
     return figures, ctx
 
 
-async def _broker_up(patience: float = 600.0) -> None:
+async def _broker_up(url: str, patience: float = 600.0) -> None:
     """Wait (with a line now and then) while RabbitMQ is away: other runs on a shared machine
     restart it (fault-injection tests)."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 5672
     deadline = time.monotonic() + patience
-    while not embedded.rabbitmq_answers() and time.monotonic() < deadline:
-        step("RabbitMQ does not answer on 127.0.0.1:5672; waiting for it to come back")
+    while not embedded.rabbitmq_answers(host, port) and time.monotonic() < deadline:
+        step(f"RabbitMQ does not answer on {host}:{port}; waiting for it to come back")
         await asyncio.sleep(10)
 
 

@@ -166,7 +166,8 @@ class BenchStack:
             raise
 
     async def _open(self) -> None:
-        embedded.ensure_rabbitmq()
+        if not self.amqp_url:
+            embedded.ensure_rabbitmq()
         amqp_url = self.amqp_url or await _create_vhost(self.vhost)
         self.mongo = embedded.start_mongo(self.root, record=False)
         port = embedded.free_port

@@ -9,3 +9,9 @@ ORDER = {
     "fairness": fairness.run, "webhooks": webhooks.run, "reads": reads.run,
     "memory": memory.run,  # last: it reports the samples the others took
 }
+
+TITLES = {
+    "accept": "1. Accept", "send": "2. Send", "e2e": "3. End to end", "pacing": "4. Pacing",
+    "fairness": "5. Fairness", "webhooks": "6. Webhooks", "reads": "7. Reads at scale",
+    "memory": "8. Memory",
+}
