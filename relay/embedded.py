@@ -161,6 +161,13 @@ def delete_vhosts(names: list[str]) -> None:
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def list_vhosts(prefix: str) -> list[str]:
+    """Names of the vhosts that start with ``prefix``."""
+    done = subprocess.run(["rabbitmqctl", "-q", "list_vhosts", "--no-table-headers"],
+                          check=False, capture_output=True, text=True)
+    return [line.strip() for line in done.stdout.splitlines() if line.strip().startswith(prefix)]
+
+
 def delete_vhost(name: str) -> None:
     delete_vhosts([name])
 
