@@ -202,7 +202,9 @@ class TestCancel:
 
     async def test_claimed_by_a_sender_is_409(self, api: Client, db: Database) -> None:
         t = api.tenant
-        doc = await factories.message(db, user_id=t.user_id, account_id=t.account_id,
-                                      claimedBy="sender-1", claimedAt=factories.ago(seconds=1))
+        doc = await factories.message(db, user_id=t.user_id, account_id=t.account_id)
+        # Written as a sender writes it: by an update ($set), a string on nx-27017.
+        await db.messages.update_one({"_id": doc["_id"]}, {"$set": {
+            "claimedBy": "sender-1", "claimedAt": factories.ago(seconds=1)}})
         status, body = await api.call("DELETE", f"/messages/{doc['_id']}")
         assert status == 409 and "being sent" in body["message"]

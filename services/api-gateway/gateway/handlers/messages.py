@@ -21,7 +21,7 @@ from gateway.schemas import MessageList, MessageOut
 from gateway.spec import operation
 from shared import topology
 from shared.broker import PublishError
-from shared.models import Direction, MarkRead, MessageStatus, MessageType, utcnow
+from shared.models import Direction, MarkRead, MessageStatus, MessageType, as_utc, utcnow
 from shared.store import VersionConflict, transition
 
 log = structlog.get_logger("relay.gateway.messages")
@@ -195,8 +195,8 @@ async def cancel_message(request: web.Request) -> web.Response:
     async def decide(doc: dict[str, Any]) -> dict[str, Any] | None:
         if doc["status"] != MessageStatus.QUEUED:
             raise conflict(f"Only Queued messages can be cancelled; this one is {doc['status']}")
-        claimed = doc.get("claimedAt")
-        if doc.get("claimedBy") and claimed and utcnow() - claimed < timeout:
+        claimed = as_utc(doc.get("claimedAt"))  # a string on nx-27017 (docs/DEVIATIONS.md)
+        if doc.get("claimedBy") and isinstance(claimed, datetime) and utcnow() - claimed < timeout:
             raise conflict("The message is being sent and can no longer be cancelled")
         return await transition(app[keys.DB], doc, MessageStatus.CANCELLED,
                                 fields={"errorMessage": "Cancelled"}, outbox=app[keys.OUTBOX])
