@@ -115,12 +115,17 @@ def progress(line: str) -> None:
     print(f"[chaos {time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
 
 
-def rabbitmqctl(*args: str, attempts: int = 20) -> None:
-    """``rabbitmqctl`` with retries: under load its CLI node sometimes fails to start."""
+def rabbitmqctl(*args: str, attempts: int = 20, timeout: float = 900) -> None:
+    """``rabbitmqctl`` with retries: under load its CLI node sometimes fails to start, and
+    ``start_app`` re-opens every vhost of the broker, which takes minutes when it holds many."""
     last = ""
     for _ in range(attempts):
-        done = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True,
-                              timeout=120, check=False)
+        try:
+            done = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True,
+                                  timeout=timeout, check=False)
+        except subprocess.TimeoutExpired as exc:
+            last = f"timed out after {exc.timeout} s"
+            continue
         if done.returncode == 0:
             return
         last = done.stderr[-500:]
