@@ -25,13 +25,22 @@ def max_in_any_window(times: list[float], window: float = WINDOW) -> int:
                default=0)
 
 
-def start_senders(stack: Stack, count: int) -> list[str]:
-    names = []
+def start_senders(stack: Stack, count: int) -> list[int]:
+    """Start ``count`` sender processes; return their health/metrics ports."""
+    ports = []
     for n in range(count):
-        name = f"sender{n + 1}"
-        stack.start("sender", instance=name, port=free_port())
-        names.append(name)
-    return names
+        port = free_port()
+        stack.start("sender", instance=f"sender{n + 1}", port=port)
+        ports.append(port)
+    return ports
+
+
+async def metric(http: aiohttp.ClientSession, port: int, name: str) -> float:
+    """The sum of a Prometheus metric's samples (every label set) on a sender."""
+    async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+        text = await response.text()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name) and not line.startswith("#"))
 
 
 async def sim_call(http: aiohttp.ClientSession, stack: Stack, method: str, path: str,
