@@ -301,8 +301,9 @@ def secrets_in_logs(stack: Stack, tenant: Tenant, settings: Settings) -> list[st
 
 def write_figures(figures: dict[str, Any]) -> None:
     FIGURES.parent.mkdir(parents=True, exist_ok=True)
-    summary = {k: (len(v) if isinstance(v, list | dict) and k in (
-        "lost", "doubleSends", "backwards", "counterMismatches", "counterMismatchesAfterRebuild",
-        "windowViolations", "dailyViolations", "inboundProblems", "secretsInLogs") else v) for k, v in figures.items()}
+    counted = ("lost", "doubleSends", "backwards", "counterMismatches",
+               "counterMismatchesAfterRebuild", "windowViolations", "dailyViolations",
+               "inboundProblems", "secretsInLogs")
+    summary = {k: len(v) if k in counted else v for k, v in figures.items()}
     FIGURES.write_text(json.dumps({"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                    "summary": summary, "detail": figures}, indent=2))
