@@ -100,6 +100,9 @@ class CloudApi:
                 return body
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise CloudApiError(f"Cloud API unreachable: {type(exc).__name__}") from exc
+        except ValueError as exc:  # aiohttp refuses a header with control characters
+            raise CloudApiError("the access token holds characters an HTTP header cannot carry",
+                                code=190, http_status=400) from exc
 
     async def send(self, phone_number_id: str, token: str, payload: dict[str, Any]) -> str:
         """Send one message; return its ``wamid``."""

@@ -108,6 +108,27 @@ class TestBodies:
         assert status in (400, 415), body
         assert await db.messages.count_documents({}) == 0
 
+    async def test_header_breaking_input_is_never_a_500(
+        self, stack: Stack, settings: Settings, alice: Tenant, http: aiohttp.ClientSession,
+    ) -> None:
+        """An access token with CR/LF (it would go into an Authorization header) and a
+        multipart part header with invalid bytes: a clear answer, not a 500 (found by
+        schemathesis)."""
+        await start(stack, sim=True)
+        api = client(http, settings, alice)
+        status, body = await api.call("POST", "/whatsapp-accounts", json={
+            "name": "crlf", "phoneNumberId": "1700000077", "displayPhoneNumber": "+15550000077",
+            "accessToken": "abc\r\nX-Injected: 1"})
+        assert status in (201, 400), body
+        if status == 201:
+            assert body["data"]["status"] == "Disconnected", body
+        raw = (b'--b\r\nContent-Disposition: form-data; name="\xf2\x87\x10H"\r\n\r\n{}\r\n'
+               b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.pdf"\r\n\r\n'
+               b"%PDF-1.4\n%%EOF\r\n--b--\r\n")
+        status, body = await api.call("POST", "/media", data=raw, headers={
+            "Content-Type": "multipart/form-data; boundary=b"})
+        assert status == 400, body
+
     async def test_lone_surrogates_are_refused_cleanly(
         self, stack: Stack, settings: Settings, db: Database, alice: Tenant,
         http: aiohttp.ClientSession,

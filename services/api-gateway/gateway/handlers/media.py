@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import Field
 
 from gateway import keys
@@ -78,7 +79,7 @@ async def read_upload(request: web.Request, limit: int) -> bytes:
         raise too_large(limit)
     try:
         data = await _file_part(await request.multipart(), limit)
-    except ValueError as exc:  # aiohttp's word for a malformed multipart body
+    except (ValueError, HttpProcessingError) as exc:  # a malformed multipart body or part header
         raise validation_error(f"The multipart body is malformed: {exc}", FIELD) from None
     if data is None:
         raise validation_error("The multipart body has no 'file' field", FIELD)
