@@ -66,6 +66,12 @@ async def count_status(db: Database, ids: list[str], status: str) -> int:
     return await db.messages.count_documents({"_id": {"$in": ids}, "status": status})
 
 
+async def queued(seeder: Seeder, account: dict[str, Any], count: int) -> list[dict[str, Any]]:
+    """Messages as the gateway leaves them once its outbox ran: the queued event recorded and
+    the command confirmed (so no sweep republishes them while the test is still publishing)."""
+    return await seeder.messages(account, count, dispatched=True, eventPending=False)
+
+
 def seeder_for(db: Database, broker: Broker, stack: Stack) -> Seeder:
     return Seeder(db, broker, stack.settings)
 

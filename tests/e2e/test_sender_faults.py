@@ -11,7 +11,14 @@ import pytest
 
 from relay.embedded import free_port
 from tests.conftest import eventually
-from tests.e2e.sender_support import count_status, publish_all, quiet_sim, seeder_for, sim_call
+from tests.e2e.sender_support import (
+    count_status,
+    publish_all,
+    queued,
+    quiet_sim,
+    seeder_for,
+    sim_call,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -37,7 +44,7 @@ async def run_with_fault(stack, db, broker, http, fault) -> dict[str, int]:
     stack.start("sender", instance="sender1", port=free_port())
     seeder = seeder_for(db, broker, stack)
     accounts = [await seeder.account(rate=6000) for _ in range(5)]
-    docs = [d for a in accounts for d in await seeder.messages(a, MESSAGES // 5)]
+    docs = [d for a in accounts for d in await queued(seeder, a, MESSAGES // 5)]
     ids = [d["_id"] for d in docs]
     await publish_all(seeder, docs, batch=100)
 

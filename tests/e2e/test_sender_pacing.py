@@ -14,6 +14,7 @@ from tests.e2e.sender_support import (
     max_in_any_window,
     metric,
     publish_all,
+    queued,
     quiet_sim,
     same_shard,
     seeder_for,
@@ -35,7 +36,7 @@ class TestExactPacing:
         start_senders(stack, 3)
         seeder = seeder_for(db, broker, stack)
         accounts = [await seeder.account(rate=30) for _ in range(20)]
-        docs = [d for a in accounts for d in await seeder.messages(a, 40)]
+        docs = [d for a in accounts for d in await queued(seeder, a, 40)]
         await publish_all(seeder, docs)
         ids = [d["_id"] for d in docs]
 
@@ -69,8 +70,8 @@ class TestFairness:
         other = await seeder.account(rate=20)
         while not same_shard(busy["_id"], other["_id"], broker.shards):
             other = await seeder.account(rate=20)  # the hard case: the same shard queue
-        backlog = await seeder.messages(busy, 2000)
-        [single] = await seeder.messages(other)
+        backlog = await queued(seeder, busy, 2000)
+        [single] = await queued(seeder, other, 1)
         await publish_all(seeder, backlog, batch=500)
 
         async def backlog_deferred() -> bool:
