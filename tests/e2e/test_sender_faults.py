@@ -55,7 +55,18 @@ async def run_with_fault(stack, db, broker, http, fault) -> dict[str, int]:
 
     async def all_sent() -> bool:
         return await count_status(db, ids, "Sent") == MESSAGES
-    await eventually(all_sent, timeout=90, interval=0.5, message="every message Sent")
+    try:
+        await eventually(all_sent, timeout=60, interval=0.5, message="every message Sent")
+    except AssertionError:
+        left = await db.messages.find({"_id": {"$in": ids}, "status": {"$ne": "Sent"}},
+                                      {"status": 1, "claimedBy": 1, "claimedAt": 1,
+                                       "dispatched": 1, "attempts": 1}).to_list(5)
+        from shared.db import connect
+        fresh = connect(stack.settings.database_url)
+        seen = await fresh[stack.settings.mongodb_db].messages.count_documents(
+            {"_id": {"$in": ids}, "status": "Sent"})
+        await fresh.close()
+        raise AssertionError(f"not Sent, e.g. {left}; a new client sees {seen} Sent") from None
     counts = (await sim_call(http, stack, "GET", "sends/counts"))["counts"]
     return {i: counts.get(i, 0) for i in ids}
 

@@ -57,8 +57,8 @@ class Sweeper:
 
     async def sweep(self) -> dict[str, int]:
         """One pass; returns how many commands it published per reason."""
-        found = {"undispatched": await self.publish_undispatched(),
-                 "stale_claims": await self.reclaim_stale()}
+        found = {"stale_claims": await self.reclaim_stale(),
+                 "undispatched": await self.publish_undispatched()}
         if self._ctx.outbox is not None:
             found["pending_events"] = await sweep_pending_events(self._ctx.db, self._ctx.outbox)
         if self._depth is not None:
@@ -82,20 +82,24 @@ class Sweeper:
         return len(docs)
 
     async def reclaim_stale(self) -> int:
+        """Drop claims older than the claim timeout and mark those messages undispatched, in one
+        conditional write each; :meth:`publish_undispatched` then gives them a new command (so a
+        crash between the two steps repeats the publish, never loses it)."""
         ctx = self._ctx
         stale = ctx.now_dt() - timedelta(seconds=ctx.settings.claim_timeout_seconds)
         query = {"status": MessageStatus.QUEUED.value, "claimedAt": {"$lt": stale}}
         docs = await ctx.db.messages.find(query, limit=BATCH).to_list(None)
-        docs = [d for d in docs if d.get("claimedBy")]
-        await asyncio.gather(*(self._publish(doc) for doc in docs))
+        reclaimed = 0
         for doc in docs:
-            await ctx.db.messages.update_one(
-                {"_id": doc["_id"], "claimedBy": doc["claimedBy"], "claimedAt": doc["claimedAt"]},
-                {"$unset": {"claimedBy": "", "claimedAt": ""}},
+            result = await ctx.db.messages.update_one(
+                {"_id": doc["_id"], "status": MessageStatus.QUEUED.value,
+                 "claimedAt": doc["claimedAt"]},
+                {"$unset": {"claimedBy": "", "claimedAt": ""}, "$set": {"dispatched": False}},
             )
-        if docs:
-            log.info("reclaimed_stale_claims", count=len(docs))
-        return len(docs)
+            reclaimed += result.modified_count
+        if reclaimed:
+            log.info("reclaimed_stale_claims", count=reclaimed)
+        return reclaimed
 
     async def _publish(self, doc: dict[str, Any]) -> None:
         cmd = SendMessage(message_id=doc["_id"], whatsapp_account_id=doc["whatsappAccountId"],

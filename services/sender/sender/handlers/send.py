@@ -83,13 +83,14 @@ async def _gated_send(
         await defer(ctx, cmd, account.id, until=ctx.clock() + (wait or 0.05), reason="window",
                     headers=headers, planned=True)
         return True  # keeps its slot: it comes back first
-    doc = await outcomes.claim(ctx, cmd.message_id)
-    if doc is None:
-        if pace is not None:
-            pace.window.cancel()
-        log.info("not_claimable")
-        return False
-    await _attempt(ctx, cmd, doc, account, pace)
+    async with ctx.semaphore:  # claim only when a call slot is free: a claim never idles
+        doc = await outcomes.claim(ctx, cmd.message_id)
+        if doc is None:
+            if pace is not None:
+                pace.window.cancel()
+            log.info("not_claimable")
+            return False
+        await _attempt(ctx, cmd, doc, account, pace)
     return True
 
 
@@ -136,14 +137,14 @@ async def _attempt(
 
 
 async def _call(ctx: Context, account: Account, body: dict[str, Any]) -> str:
-    async with ctx.semaphore:
-        ctx.metrics.in_flight.inc()
-        started = time.perf_counter()
-        try:
-            return await ctx.cloud.send(account.phone_number_id, account.token, body)
-        finally:
-            ctx.metrics.send_duration.observe(time.perf_counter() - started)
-            ctx.metrics.in_flight.dec()
+    """The Cloud API call (the caller holds a slot of the concurrency semaphore)."""
+    ctx.metrics.in_flight.inc()
+    started = time.perf_counter()
+    try:
+        return await ctx.cloud.send(account.phone_number_id, account.token, body)
+    finally:
+        ctx.metrics.send_duration.observe(time.perf_counter() - started)
+        ctx.metrics.in_flight.dec()
 
 
 def _complete(ctx: Context, pace: AccountPace | None) -> float:
