@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from pymongo.errors import BulkWriteError, PyMongoError
+
 from bench.loadgen import Load, fire
 from bench.progress import step
 from bench.stack import BenchStack, Tenant
@@ -133,7 +135,7 @@ async def insert_clones(ctx: Context, template: dict[str, Any], total: int, *,
     publishing: asyncio.Task[None] | None = None
     for offset in range(0, total, batch):
         docs = clones(base, offset, min(batch, total - offset))
-        await ctx.stack.db.messages.insert_many(docs, ordered=False)
+        await _insert_retrying(ctx, docs)
         ids += [d["_id"] for d in docs]
         if publishing is not None:
             await publishing
@@ -145,6 +147,23 @@ async def insert_clones(ctx: Context, template: dict[str, Any], total: int, *,
     if publishing is not None:
         await publishing
     return ids
+
+
+async def _insert_retrying(ctx: Context, docs: list[dict[str, Any]], tries: int = 3) -> None:
+    """``insert_many``, retried when the connection drops (a retry's duplicates are fine)."""
+    for attempt in range(tries):
+        try:
+            await ctx.stack.db.messages.insert_many(docs, ordered=False)
+            return
+        except BulkWriteError as exc:
+            if all(e.get("code") == 11000 for e in exc.details.get("writeErrors", [])):
+                return
+            raise
+        except PyMongoError as exc:
+            if attempt == tries - 1:
+                raise
+            step(f"  insert failed ({type(exc).__name__}); retrying the batch")
+            await asyncio.sleep(1)
 
 
 def clones(base: dict[str, Any], offset: int, count: int) -> list[dict[str, Any]]:

@@ -73,7 +73,8 @@ async def run(ctx: Context) -> Figure:
     try:
         template = await template_message(ctx, busy, busy.accounts[0])
         started = time.perf_counter()
-        await insert_clones(ctx, template, backlog, label="backlog messages", publish=True)
+        await insert_clones(ctx, template, backlog, label="backlog messages", publish=True,
+                            batch=2000)
         step(f"fairness: {backlog:,} messages stored and their send commands published in "
              f"{time.perf_counter() - started:.1f} s")
         for probe in range(PROBES):
