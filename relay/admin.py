@@ -31,7 +31,8 @@ async def create_key(db: Database, user_id: str, scopes: list[str]) -> dict[str,
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown or not scopes:
         raise AdminError(
-            f"unknown scope(s) {', '.join(unknown) or '(none given)'}; use any of {', '.join(SCOPES)}"
+            f"unknown scope(s) {', '.join(unknown) or '(none given)'}; "
+            f"use any of {', '.join(SCOPES)}"
         )
     if await db.users.find_one({"_id": user_id}) is None:
         raise AdminError(f"no user with id {user_id}")

@@ -48,7 +48,7 @@ class Supervisor:
         return [name for name, process in self.children if process.poll() is not None]
 
     def stop(self) -> None:
-        for name, process in reversed(self.children):
+        for _, process in reversed(self.children):
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
         for name, process in reversed(self.children):

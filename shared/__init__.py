@@ -1,1 +1,1 @@
-"""Relay's contracts: settings, models, topology, the broker and database adapters, observability."""
+"""Relay's contracts: settings, models, topology, broker and database adapters, observability."""

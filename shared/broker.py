@@ -98,7 +98,8 @@ class Broker:
             await self._exchanges[exchange].publish(
                 message, routing_key=routing_key, mandatory=mandatory, timeout=timeout
             )
-        except (DeliveryError, PikaPublishError, AMQPError, ConnectionError, TimeoutError, RuntimeError) as exc:
+        except (DeliveryError, PikaPublishError, AMQPError, ConnectionError, TimeoutError,
+                RuntimeError) as exc:
             raise PublishError(f"publish to {exchange}/{routing_key} failed: {exc!r}") from exc
 
     async def publish_to_queue(

@@ -28,7 +28,10 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
     ],
     "messages": [
         # The seed's three, then one per list filter (each led by the tenant), then workers'.
-        ([("whatsappAccountId", ASCENDING), ("contactId", ASCENDING), ("createdAt", ASCENDING)], {}),
+        (
+            [("whatsappAccountId", ASCENDING), ("contactId", ASCENDING), ("createdAt", ASCENDING)],
+            {},
+        ),
         ([("campaignId", ASCENDING)], {}),
         ([("status", ASCENDING)], {}),
         (

@@ -26,7 +26,9 @@ class TokenCipher:
         try:
             return self._fernet.decrypt(stored.encode()).decode()
         except InvalidToken as exc:
-            raise ValueError("stored access token cannot be decrypted with RELAY_SECRET_KEY") from exc
+            raise ValueError(
+                "stored access token cannot be decrypted with RELAY_SECRET_KEY"
+            ) from exc
 
 
 def new_api_key() -> str:

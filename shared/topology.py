@@ -74,7 +74,8 @@ async def declare(channel: AbstractChannel, *, shards: int) -> dict[str, Abstrac
         REDELIVER: await channel.declare_exchange(REDELIVER, ExchangeType.DIRECT, **durable),
         DLX: await channel.declare_exchange(DLX, ExchangeType.FANOUT, **durable),
     }
-    dead = await channel.declare_queue(DEAD_QUEUE, durable=True, arguments={"x-queue-type": "quorum"})
+    quorum = {"x-queue-type": "quorum"}
+    dead = await channel.declare_queue(DEAD_QUEUE, durable=True, arguments=quorum)
     await dead.bind(ex[DLX])
     for shard in range(shards):
         queue = await channel.declare_queue(

@@ -61,7 +61,8 @@ class TestRelayUp:
             body = json.dumps({"whatsappAccountId": account, "to": "+15551234567",
                                "type": "Text", "content": "Hello from Relay"})
             sent = subprocess.run(
-                ["curl", "-s", "-X", "POST", f"{api}/messages", "-H", f"Authorization: Bearer {key}",
+                ["curl", "-s", "-X", "POST", f"{api}/messages",
+                 "-H", f"Authorization: Bearer {key}",
                  "-H", "Content-Type: application/json", "-d", body],
                 capture_output=True, text=True, check=True,
             )

@@ -10,10 +10,10 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from simulator.app import create_app
 
 from relay.embedded import free_port
 from shared.settings import Settings, load_settings
+from simulator.app import create_app
 
 SECRET = "sim-test-secret"
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from sender.metrics import code_label
 
+from sender.metrics import code_label
 from shared.cloudapi import CloudApiError, ErrorClass, classify
 
 pytestmark = pytest.mark.unit

@@ -6,6 +6,7 @@ import bisect
 import random
 
 import pytest
+
 from sender.pacing import WINDOW_SECONDS, Pacer, Planner, SlidingWindow
 
 pytestmark = pytest.mark.unit

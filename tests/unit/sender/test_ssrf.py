@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
+
 from sender.media import Allowlist, MediaRefused, refusal, vet
 
 pytestmark = pytest.mark.unit

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from simulator.state import ControlError, FailureRule, SendRecord, SimConfig, SimState
 
 pytestmark = pytest.mark.unit

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from simulator.errors import SimError
 from simulator.validation import validate_read, validate_send
 
