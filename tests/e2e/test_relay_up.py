@@ -19,14 +19,11 @@ from shared.settings import Settings
 pytestmark = pytest.mark.e2e
 
 
-def _wait_for_banner(process: subprocess.Popen[str], timeout: float) -> str:
+def _wait_for_banner(process: subprocess.Popen[bytes], out: Path, timeout: float) -> str:
     deadline = time.monotonic() + timeout
     seen = ""
-    assert process.stdout is not None
-    os.set_blocking(process.stdout.fileno(), False)
     while time.monotonic() < deadline:
-        chunk = process.stdout.read() or ""
-        seen += chunk
+        seen = out.read_text(errors="replace") if out.exists() else ""
         if "Press Ctrl-C to stop." in seen:
             return seen
         if process.poll() is not None:
@@ -49,12 +46,14 @@ class TestRelayUp:
             "RELAY_STATS_PORT": str(port()), "RELAY_SENDER_PORT": str(port()),
             "RELAY_SIM_PORT": str(port()),
         })
-        process = subprocess.Popen(
-            [sys.executable, "-m", "relay.cli", "up"], cwd=tmp_path, env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
-        )
+        out = tmp_path / "up.out"
+        with out.open("wb") as stdout:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "relay.cli", "up"], cwd=tmp_path, env=env,
+                stdout=stdout, stderr=subprocess.DEVNULL, start_new_session=True,
+            )
         try:
-            banner = _wait_for_banner(process, timeout=90)
+            banner = _wait_for_banner(process, out, timeout=90)
             key = re.search(r"API key\s+(\S+)", banner).group(1)  # type: ignore[union-attr]
             account = re.search(r"Account id\s+(\S+)", banner).group(1)  # type: ignore[union-attr]
             api = f"http://127.0.0.1:{env['RELAY_GATEWAY_PORT']}/api/v1"
