@@ -87,12 +87,7 @@ class Broker:
         timeout: float = 10.0,
     ) -> None:
         """Publish and wait for the broker's confirm; raise :class:`PublishError` otherwise."""
-        if isinstance(body, BaseModel):
-            payload = body.model_dump_json(by_alias=True, exclude_none=True).encode()
-        elif isinstance(body, dict):
-            payload = json.dumps(body, default=str).encode()
-        else:
-            payload = body
+        payload = _encode(body)
         message = topology.persistent(payload, headers=headers or {}, message_id=message_id)
         try:
             await self._exchanges[exchange].publish(
@@ -107,12 +102,7 @@ class Broker:
         headers: dict[str, Any] | None = None, timeout: float = 10.0,
     ) -> None:
         """Publish straight to the queue named ``queue`` (the default exchange), with confirms."""
-        if isinstance(body, BaseModel):
-            payload = body.model_dump_json(by_alias=True, exclude_none=True).encode()
-        elif isinstance(body, dict):
-            payload = json.dumps(body, default=str).encode()
-        else:
-            payload = body
+        payload = _encode(body)
         message = topology.persistent(payload, headers=headers or {})
         try:
             await self._publisher.default_exchange.publish(
@@ -212,3 +202,12 @@ class Broker:
         if self._connection is not None:
             await self._connection.close()
             self._connection = None
+
+
+def _encode(body: BaseModel | dict[str, Any] | bytes) -> bytes:
+    """A message body as JSON bytes (bytes pass through unchanged)."""
+    if isinstance(body, BaseModel):
+        return body.model_dump_json(by_alias=True, exclude_none=True).encode()
+    if isinstance(body, dict):
+        return json.dumps(body, default=str).encode()
+    return body
