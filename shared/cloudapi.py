@@ -50,6 +50,9 @@ class CloudApiError(Exception):
     code: int | None = None
     http_status: int | None = None
     details: str | None = None
+    # The request may have reached Meta and been accepted, only the answer was lost (a timeout
+    # or a dropped connection; not a refused connect): a retry could be a second send.
+    in_doubt: bool = False
 
     @property
     def kind(self) -> ErrorClass:
@@ -99,7 +102,10 @@ class CloudApi:
                     raise _error_from(response.status, body)
                 return body
         except (TimeoutError, aiohttp.ClientError) as exc:
-            raise CloudApiError(f"Cloud API unreachable: {type(exc).__name__}") from exc
+            raise CloudApiError(
+                f"Cloud API unreachable: {type(exc).__name__}",
+                in_doubt=not isinstance(exc, aiohttp.ClientConnectorError),
+            ) from exc
         except ValueError as exc:  # aiohttp refuses a header with control characters
             raise CloudApiError("the access token holds characters an HTTP header cannot carry",
                                 code=190, http_status=400) from exc

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     send_concurrency: int = Field(10, ge=1, le=1000, description="Sends in flight per sender.")
     send_shards: int = Field(8, ge=1, le=256, description="Sharded send queues (fixed).")
     send_timeout_seconds: float = Field(15.0, gt=0, description="Cloud API call timeout.")
+    send_in_doubt_seconds: float = Field(
+        30.0, ge=0, description="A send whose answer was lost (timeout, dropped connection) is "
+        "retried no sooner than this, so Meta's status webhook can show it was accepted.")
     pacing_enabled: bool = Field(True, description="Per-account rate limiting (benchmarks only).")
     media_fetch_allowlist: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Hosts or CIDRs outbound media fetches may reach."

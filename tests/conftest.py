@@ -99,6 +99,7 @@ def settings(mongo_url: str, amqp_url: str, db_name: str, tmp_path: Path) -> Set
         gateway_port=port(), ingest_port=port(), stats_port=port(), sender_port=port(),
         sim_port=port(),
         retry_base_seconds=0.2,
+        send_in_doubt_seconds=1.0,
         send_shards=4,
         outbox_sweep_seconds=0.5,
         log_format="json",

@@ -88,6 +88,7 @@ def chaos_settings(
         sim_port=port(),
         retry_base_seconds=0.5,
         send_timeout_seconds=6.0,
+        send_in_doubt_seconds=8.0,
         claim_timeout_seconds=15.0,
         outbox_sweep_seconds=1.0,
         send_shards=4,

@@ -3,6 +3,9 @@ that is correct on both. See docs/DEVIATIONS.md."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
 import pytest
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
@@ -10,6 +13,8 @@ from pymongo.errors import DuplicateKeyError
 from shared.db import Database
 
 pytestmark = pytest.mark.integration
+
+ONE_MINUTE = timedelta(minutes=1)
 
 
 class TestDottedUpserts:
@@ -32,6 +37,36 @@ class TestDottedUpserts:
         await db.pin.insert_one({"_id": "c", "days": {}})
         await db.pin.update_one({"_id": "c"}, {"$inc": {"days.d1.sent": 2}})
         assert await db.pin.find_one({"_id": "c"}) == {"_id": "c", "days": {"d1": {"sent": 2}}}
+
+
+class TestOrBesideFields:
+    """A ``$or`` next to other fields is not ANDed with them; inside ``$and`` it is."""
+
+    @pytest.fixture
+    async def claims(self, db: Database) -> datetime:
+        now = datetime.now(UTC)
+        await db.pin.insert_many([
+            {"_id": "free", "status": "Queued"},
+            {"_id": "stale", "status": "Queued", "claimedBy": "p", "claimedAt": now - ONE_MINUTE},
+            {"_id": "live", "status": "Queued", "claimedBy": "p", "claimedAt": now},
+        ])
+        return now - ONE_MINUTE / 2
+
+    @staticmethod
+    def claimable(stale: datetime) -> dict[str, Any]:
+        return {"$or": [{"claimedBy": None}, {"claimedAt": {"$lt": stale}}]}
+
+    async def test_or_beside_an_id_matches_other_documents(self, db: Database, claims):
+        found = await db.pin.find({"_id": "live", **self.claimable(claims)}).to_list(None)
+        assert [d["_id"] for d in found] in ([],         # MongoDB
+                                             ["stale"])  # nx-27017 0.8.1
+
+    async def test_or_inside_and_matches_only_its_document(self, db: Database, claims):
+        for target, expected in (("free", ["free"]), ("stale", ["stale"]), ("live", [])):
+            query = {"$and": [{"_id": target}, {"status": "Queued"}, self.claimable(claims)]}
+            assert [d["_id"] for d in await db.pin.find(query).to_list(None)] == expected
+            doc = await db.pin.find_one_and_update(query, {"$set": {"seen": 1}})
+            assert (doc and doc["_id"]) == (expected[0] if expected else None)
 
 
 class TestConditionalUpsert:

@@ -57,6 +57,9 @@ class StatusUpdate:
     timestamp: datetime
     recipient_id: str | None = None
     error_message: str | None = None
+    # ``biz_opaque_callback_data`` as the sender set it: the Relay message id. It finds the
+    # message when the sender never recorded this ``wamid`` (it died, or its call timed out).
+    callback: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -165,8 +168,12 @@ def _status(pnid: str | None, raw: dict[str, Any]) -> Item:
     return StatusUpdate(
         phone_number_id=pnid, wamid=wamid, status=status, timestamp=when,
         recipient_id=str(raw["recipient_id"]) if raw.get("recipient_id") else None,
-        error_message=error, raw=raw,
+        error_message=error, callback=_callback(raw.get("biz_opaque_callback_data")), raw=raw,
     )
+
+
+def _callback(value: Any) -> str | None:
+    return value if isinstance(value, str) and 0 < len(value) <= 512 else None
 
 
 def error_text(error: dict[str, Any]) -> str:

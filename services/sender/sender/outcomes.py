@@ -27,9 +27,11 @@ async def claim(ctx: Context, message_id: str) -> dict[str, Any] | None:
     """Take the message for one attempt; None if it is not Queued or a live sender holds it."""
     now = ctx.now_dt()
     stale = now - timedelta(seconds=ctx.settings.claim_timeout_seconds)
+    # ``$and`` around the ``$or``: nx-27017 lets a ``$or`` beside other fields match documents
+    # the other fields exclude, so this would claim another message (docs/DEVIATIONS.md).
     return await ctx.db.messages.find_one_and_update(
-        {"_id": message_id, "status": MessageStatus.QUEUED.value,
-         "$or": [{"claimedBy": None}, {"claimedAt": {"$lt": stale}}]},
+        {"$and": [{"_id": message_id}, {"status": MessageStatus.QUEUED.value},
+                  {"$or": [{"claimedBy": None}, {"claimedAt": {"$lt": stale}}]}]},
         {"$set": {"claimedBy": ctx.process_id, "claimedAt": now}, "$inc": {"attempts": 1}},
         return_document=ReturnDocument.AFTER,
     )
@@ -67,13 +69,17 @@ async def record_sent(ctx: Context, doc: dict[str, Any], wamid: str, at: float) 
     async for attempt in _persistently():
         with attempt:
             moved = await _move(ctx, doc, MessageStatus.SENT, fields)
-    if moved is None:  # cancelled meanwhile: it went out anyway, so keep the wamid
-        log.warning("sent_after_state_change", message_id=doc["_id"])
-        await ctx.db.messages.update_one(
+    if moved is None:
+        # Moved on meanwhile: usually ingest, whose status webhook (matched by the message id)
+        # overtook this record; else it was cancelled. It went out either way: keep the wamid.
+        before = await ctx.db.messages.find_one_and_update(
             {"_id": doc["_id"]},
-            {"$set": {"whatsappMessageId": wamid, "sentAt": when},
+            {"$set": {"whatsappMessageId": wamid, "attemptedAt": fields["attemptedAt"]},
              "$unset": dict.fromkeys(CLAIM_FIELDS, "")},
         )
+        if before is None or before.get("whatsappMessageId") != wamid:
+            log.warning("sent_after_state_change", message_id=doc["_id"],
+                        status=before and before.get("status"))
 
 
 async def record_failed(

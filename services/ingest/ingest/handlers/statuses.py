@@ -7,7 +7,11 @@
   only records its own timestamp when that differs (a late ``delivered`` after ``read`` replaces
   the ``deliveredAt`` that ``read`` implied). A duplicate therefore changes nothing.
 - A Failed or Cancelled message is left alone.
-- A status whose ``wamid`` is not stored yet goes back to the worker to be retried later.
+- A status whose ``wamid`` is not stored yet is matched by ``biz_opaque_callback_data`` (the
+  Relay message id the sender put on the send): a message the sender never recorded as sent —
+  it died after Meta accepted, or its call timed out — takes the ``wamid`` and the status here,
+  so the sender's retry finds it past ``Queued`` and drops it instead of sending it again.
+- A status matching neither goes back to the worker to be retried later.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ TARGET = {
 FIELD = {"sent": "sentAt", "delivered": "deliveredAt", "read": "readAt"}
 IMPLIED = {"sent": (), "delivered": ("sentAt",), "read": ("sentAt", "deliveredAt")}
 MAX_CONFLICTS = 20
+CLAIM_FIELDS = ["claimedBy", "claimedAt"]
 
 
 async def apply(items: list[StatusUpdate], ctx: Context) -> None:
@@ -41,10 +46,26 @@ async def apply(items: list[StatusUpdate], ctx: Context) -> None:
         by_wamid.setdefault(item.wamid, []).append(item)
     cursor = ctx.db.messages.find({"whatsappMessageId": {"$in": list(by_wamid)}})
     docs = {doc["whatsappMessageId"]: doc async for doc in cursor}
+    docs.update(await _by_callback(
+        {w: s for w, s in by_wamid.items() if w not in docs}, ctx))
     await asyncio.gather(*(
         _apply_all(docs[wamid], statuses, ctx) if wamid in docs else _later(statuses, ctx)
         for wamid, statuses in by_wamid.items()
     ))
+
+
+async def _by_callback(
+    unknown: dict[str, list[StatusUpdate]], ctx: Context
+) -> dict[str, dict[str, Any]]:
+    """Outbound messages named by the unknown wamids' callback data, by wamid (one query)."""
+    wamid_of = {s[0].callback: wamid for wamid, s in unknown.items() if s[0].callback}
+    if not wamid_of:
+        return {}
+    cursor = ctx.db.messages.find({"_id": {"$in": list(wamid_of)}, "direction": "Outbound"})
+    found = {wamid_of[doc["_id"]]: doc async for doc in cursor}
+    if found:
+        log.info("status_matched_by_callback", count=len(found))
+    return found
 
 
 async def _later(statuses: list[StatusUpdate], ctx: Context) -> None:
@@ -57,6 +78,12 @@ async def _apply_all(doc: dict[str, Any], statuses: list[StatusUpdate], ctx: Con
     if doc.get("whatsappAccountId") != account["_id"]:
         log.warning("status_for_other_account", message_id=doc["_id"], account_id=account["_id"])
         ctx.metrics.event("status", "account_mismatch", len(statuses))
+        return
+    if doc.get("whatsappMessageId") not in (None, statuses[0].wamid):
+        # Matched by callback, but recorded with another wamid: a second copy of the message
+        # (the one window that remains, docs/SENDER.md). Its statuses would only repeat.
+        log.warning("status_for_second_copy", message_id=doc["_id"], wamid=statuses[0].wamid)
+        ctx.metrics.event("status", "second_copy", len(statuses))
         return
     for status in statuses:
         doc = await apply_status(doc, status, ctx)
@@ -83,7 +110,12 @@ async def _apply_once(
 ) -> tuple[dict[str, Any], str]:
     target, current = TARGET[status.status], MessageStatus(doc["status"])
     if can_transition(current, target):
-        new = await transition(ctx.db, doc, target, fields=_fields(status), outbox=ctx.outbox)
+        fields, unset = _fields(status), None
+        if not doc.get("whatsappMessageId"):  # matched by callback: Meta accepted it
+            fields["whatsappMessageId"] = status.wamid
+            unset = CLAIM_FIELDS
+        new = await transition(ctx.db, doc, target, fields=fields, unset=unset,
+                               outbox=ctx.outbox)
         if new is None:  # pragma: no cover - can_transition said yes
             return doc, "stale"
         await _fill_implied(ctx, new, status)
@@ -115,8 +147,10 @@ async def _fill_implied(ctx: Context, doc: dict[str, Any], status: StatusUpdate)
         if doc.get(earlier) is not None:
             continue
         empty = {"$or": [{earlier: None}, {earlier: {"$type": "null"}}]}  # both servers' null
+        # Inside ``$and``: nx-27017 does not AND a ``$or`` with its sibling fields
+        # (docs/DEVIATIONS.md), so ``{_id, $or}`` could set another message's timestamp.
         result = await ctx.db.messages.update_one(
-            {"_id": doc["_id"], **empty}, {"$set": {earlier: status.timestamp}}
+            {"$and": [{"_id": doc["_id"]}, empty]}, {"$set": {earlier: status.timestamp}}
         )
         if result.modified_count == 1:
             doc[earlier] = status.timestamp

@@ -172,6 +172,10 @@ async def _on_error(
         ctx.metrics.sends.labels("failed", label).inc()
     else:
         delay = ctx.settings.retry_base_seconds * 2 ** (attempts - 1)
+        if exc.in_doubt:
+            # Meta may have accepted it. Its status webhook echoes the message id, and ingest
+            # then records the send; the retry re-reads the message and drops it if so.
+            delay = max(delay, ctx.settings.send_in_doubt_seconds)
         if exc.kind is ErrorClass.PAIR_LIMIT and pace is not None:
             pace.back_off_recipient(doc["to"], at + delay)
         # Deferred first, released second: a crash in between leaves a stale claim, which the
