@@ -2,8 +2,12 @@
 
 - ``relay.send`` (direct) routes send commands to ``relay.send.<shard>``: quorum queues with
   single-active-consumer, so each account's pacing lives in exactly one sender at a time.
-- ``relay.delay`` (headers) holds deferred commands in fixed-TTL queues that dead-letter into
-  ``relay.redeliver`` (direct) with the original routing key: back to the shard or the inbox.
+- ``relay.delay`` (headers) holds deferred commands in fixed-TTL quorum queues that dead-letter
+  into ``relay.redeliver`` (direct) with the original routing key: back to the shard or the
+  inbox. Dead-lettering is *at-least-once*: a message leaves its delay queue only once the
+  target queue confirmed it, so a broker restart (a shard queue not yet elected when the
+  expired messages are moved) loses nothing. At-most-once, the default, dropped scheduled sends
+  in the fault suite.
 - ``relay.inbox`` is the durable webhook inbox; ``relay.events`` (topic) carries events;
   ``relay.commands`` (topic) takes commands from other services.
 - Every consuming queue dead-letters poison into ``relay.dead`` through ``relay.dlx``.
@@ -89,7 +93,10 @@ async def declare(channel: AbstractChannel, *, shards: int) -> dict[str, Abstrac
     for bucket in DELAY_BUCKETS_MS:
         queue = await channel.declare_queue(
             delay_queue(bucket), durable=True,
-            arguments={"x-message-ttl": bucket, "x-dead-letter-exchange": REDELIVER},
+            arguments={"x-queue-type": "quorum", "x-message-ttl": bucket,
+                       "x-dead-letter-exchange": REDELIVER,
+                       "x-dead-letter-strategy": "at-least-once",
+                       "x-overflow": "reject-publish"},  # at-least-once requires it
         )
         await queue.bind(ex[DELAY], arguments={"x-match": "all", DELAY_HEADER: bucket})
     intake = await channel.declare_queue(INTAKE_QUEUE, durable=True, arguments=_dead_lettered())

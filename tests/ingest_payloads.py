@@ -64,9 +64,12 @@ def text(body: str = "hello", **kwargs: Any) -> dict[str, Any]:
 
 
 def status(id: str, name: str, *, ts: int = TS, recipient: str = "16505551234",
-           errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+           errors: list[dict[str, Any]] | None = None,
+           callback: str | None = None) -> dict[str, Any]:
     item: dict[str, Any] = {"id": id, "status": name, "timestamp": str(ts),
                             "recipient_id": recipient}
+    if callback is not None:
+        item["biz_opaque_callback_data"] = callback
     if errors is not None:
         item["errors"] = errors
     return item

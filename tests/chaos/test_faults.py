@@ -163,8 +163,6 @@ class TestFaults:
     and a stalled broker connection, nothing accepted is lost, nothing is sent twice, statuses
     only move forward, the counters equal the counts and the limits hold."""
 
-    @pytest.mark.xfail(strict=False, reason="open (issue 9): since the sender's claim/reclaim "
-                       "change at 11:00 not every message settles within 240 s of the faults")
     async def test_invariants_hold_through_every_fault(
         self, chaos_stack: Stack, chaos_db: Database, chaos_mongo: KillableMongo,
         broker_proxy: StallableProxy, chaos_settings: Settings, direct_amqp_url: str,

@@ -4,6 +4,7 @@ the sender's record of the wamid."""
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime
 from typing import Any
 
 from shared import topology
@@ -147,3 +148,47 @@ class TestRace:
         assert "unknown wamid" in dead.headers["x-relay-reason"]
         await dead.ack()
         await channel.close()
+
+
+class TestMatchedByCallback:
+    """A status whose wamid was never recorded (the sender died after Meta accepted, or its call
+    timed out) finds its message by ``biz_opaque_callback_data``, the id the sender set."""
+
+    async def test_a_queued_message_takes_the_wamid_and_the_status(
+        self, ingest: Ingest, db: Database, accounts: list[Account]
+    ) -> None:
+        account = accounts[0]
+        doc = await outbound(db, account, status="Queued")
+        await db.messages.update_one({"_id": doc["_id"]}, {"$set": {
+            "whatsappMessageId": None, "version": 1, "claimedBy": "dead-sender",
+            "claimedAt": datetime.now(UTC)}})
+        wamid = p.wamid()
+        await post_status(ingest, account, wamid, "sent", callback=doc["_id"])
+        await until_handled(ingest, 1)
+        final = await settled(db, doc["_id"])
+        assert (final["status"], final["whatsappMessageId"]) == ("Sent", wamid)
+        assert as_instant(final["sentAt"]) == at(TIMES["sent"])
+        assert "claimedBy" not in final and "claimedAt" not in final
+        assert ingest.events("status", "deferred") == 0
+
+    async def test_another_accounts_message_is_not_touched(
+        self, ingest: Ingest, db: Database, accounts: list[Account]
+    ) -> None:
+        mine, theirs = accounts[0], accounts[1]
+        doc = await outbound(db, theirs, status="Queued")
+        await db.messages.update_one({"_id": doc["_id"]}, {"$set": {"whatsappMessageId": None}})
+        await post_status(ingest, mine, p.wamid(), "sent", callback=doc["_id"])
+        await ingest.until_events("status", "account_mismatch", 1)
+        after = await db.messages.find_one({"_id": doc["_id"]})
+        assert (after["status"], after["whatsappMessageId"]) == ("Queued", None)
+
+    async def test_statuses_of_a_second_copy_change_nothing(
+        self, ingest: Ingest, db: Database, accounts: list[Account]
+    ) -> None:
+        account = accounts[0]
+        doc = await outbound(db, account, status="Sent")
+        await post_status(ingest, account, p.wamid(), "read", callback=doc["_id"])
+        await ingest.until_events("status", "second_copy", 1)
+        after = await db.messages.find_one({"_id": doc["_id"]})
+        assert (after["status"], after["whatsappMessageId"], after["version"]) == (
+            "Sent", doc["whatsappMessageId"], doc["version"])

@@ -61,8 +61,22 @@ class TestClientAgainstSimulator:
         await api.start()
         try:
             await sim.control("POST", "fail", {"delaySeconds": 1})
-            with pytest.raises(CloudApiError, match="unreachable"):
+            with pytest.raises(CloudApiError, match="unreachable") as caught:
                 await api.send("1", "tok", {"to": "15551234567", "type": "text",
                                             "text": {"body": "hi"}})
+            assert caught.value.in_doubt  # the request went out: Meta may have accepted it
+        finally:
+            await api.close()
+
+    async def test_a_refused_connection_is_not_in_doubt(self) -> None:
+        from relay.embedded import free_port
+
+        api = CloudApi(f"http://127.0.0.1:{free_port()}", "v21.0", timeout=2)
+        await api.start()
+        try:
+            with pytest.raises(CloudApiError, match="unreachable") as caught:
+                await api.send("1", "tok", {"to": "15551234567", "type": "text",
+                                            "text": {"body": "hi"}})
+            assert caught.value.kind is ErrorClass.RETRY and not caught.value.in_doubt
         finally:
             await api.close()
