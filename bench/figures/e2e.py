@@ -26,7 +26,7 @@ UNFINISHED = {"$in": ["Queued", "Sent", "Delivered"]}
 
 
 async def run(ctx: Context) -> Figure:
-    total = ctx.n(600, 150)
+    total = ctx.n(600, 100)
     budget = ctx.n(90, 20)
     figure = Figure("e2e", "3. End to end", (
         f"{total:,} Text messages per repeat over {ACCOUNTS} accounts, posted by 50 clients; "

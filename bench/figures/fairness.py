@@ -59,7 +59,7 @@ async def _probe(ctx: Context, tenant: Tenant) -> float:
 
 
 async def run(ctx: Context) -> Figure:
-    backlog = ctx.n(100_000, 10_000)
+    backlog = ctx.n(100_000, 3_000)
     figure = Figure("fairness", "5. Fairness", (
         f"Account A gets a backlog of {backlog:,} queued messages (pacing on, A at "
         f"{BACKLOG_RATE}/min); then, {PROBES} times, account B — on the same send shard as A, "

@@ -28,7 +28,7 @@ async def sample_idle(ctx: Context, samples: int = 3) -> None:
 
 
 async def run(ctx: Context) -> Figure:
-    backlog = ctx.n(100_000, 10_000)
+    backlog = ctx.n(100_000, 3_000)
     figure = Figure("memory", "8. Memory", (
         "VmRSS from `/proc/<pid>/status` of each service process: idle (3 samples a second "
         "apart after start), the peak during each repeat of figure 3 (every service under "

@@ -64,7 +64,7 @@ def measure(sends: list[dict[str, Any]], phones: dict[str, str],
 
 async def run(ctx: Context) -> Figure:
     accounts = ctx.n(100, 5)
-    span = ctx.n(120, 5)
+    span = ctx.n(120, 3)
     per_account = allowed_in_span(RATE, span) + ctx.n(30, 10)
     figure = Figure("pacing", "4. Pacing", (
         f"{accounts} accounts at {RATE}/min, each with {per_account} queued messages (more than "

@@ -126,8 +126,8 @@ async def time_reads(ctx: Context, base: str, tenant: Tenant,
 
 
 async def run(ctx: Context) -> Figure:
-    large = ctx.n(1_000_000, 10_000)
-    budget = ctx.n(240, 15)
+    large = ctx.n(1_000_000, 5_000)
+    budget = ctx.n(1_200, 15)
     figure = Figure("reads", "7. Reads at scale", (
         f"One user with 2 accounts and 100 contacts; messages inserted straight into MongoDB "
         f"(`insert_many`, 10,000 a batch, every index in place) with a realistic mix of status, "

@@ -67,12 +67,16 @@ class PageQuery(Query):
 async def page_of(
     collection: AsyncCollection[dict[str, Any]], query: dict[str, Any],
     sort: list[tuple[str, int]], page: PageQuery, plural: str,
-    shape: Callable[[dict[str, Any]], dict[str, Any]],
+    shape: Callable[[dict[str, Any]], dict[str, Any]], *, total: int | None = None,
 ) -> dict[str, Any]:
-    """One page of ``query``: ``{<plural>: [...], total, page, limit, totalPages}``."""
+    """One page of ``query``: ``{<plural>: [...], total, page, limit, totalPages}``; ``total``
+    is counted unless the caller knows it."""
     cursor = collection.find(query, sort=sort, skip=(page.page - 1) * page.limit,
                              limit=page.limit)
-    total, docs = await asyncio.gather(collection.count_documents(query), cursor.to_list())
+    if total is None:
+        total, docs = await asyncio.gather(collection.count_documents(query), cursor.to_list())
+    else:
+        docs = await cursor.to_list()
     return {
         plural: [shape(doc) for doc in docs], "total": total, "page": page.page,
         "limit": page.limit, "totalPages": math.ceil(total / page.limit),

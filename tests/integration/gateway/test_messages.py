@@ -63,6 +63,33 @@ class TestList:
         assert ids(body) == [sample[i]["_id"] for i in expected]
         assert body["data"]["total"] == len(expected)
 
+    @pytest.mark.parametrize(("query", "counter", "projected"), [
+        ("", "total", 25_000),
+        ("status=Failed", "byStatus", 12_000),
+        ("direction=Inbound&whatsappAccountId={account}", "byDirection", 10_000),
+    ])
+    async def test_a_large_total_comes_from_the_stats_projection(
+        self, api: Client, db: Database, sample: list[dict], query: str, counter: str,
+        projected: int,
+    ) -> None:
+        """At 10,000 matches and more, counting costs O(matches); the projection answers."""
+        value = projected if counter == "total" else {"Failed": projected,
+                                                      "Inbound": projected}
+        await db.stats_accounts.insert_one({"_id": api.tenant.account_id,
+                                            "userId": api.tenant.user_id, counter: value})
+        _, body = await api.call("GET", "/messages?" + query.format(account=api.tenant.account_id))
+        assert (body["data"]["total"], body["data"]["totalPages"]) == (
+            projected, -(-projected // 50))
+        assert len(body["data"]["messages"]) <= 6  # the page itself is read from messages
+
+    async def test_a_small_projected_total_is_counted_exactly(
+        self, api: Client, db: Database, sample: list[dict]
+    ) -> None:
+        await db.stats_accounts.insert_one({"_id": api.tenant.account_id,
+                                            "userId": api.tenant.user_id, "total": 9_999})
+        _, body = await api.call("GET", "/messages")
+        assert body["data"]["total"] == 6
+
     async def test_account_filter(self, api: Client, sample: list[dict]) -> None:
         _, body = await api.call("GET", f"/messages?whatsappAccountId={api.tenant.account_id}")
         assert ids(body) == [sample[i]["_id"] for i in (5, 3, 2, 1, 0)]

@@ -21,6 +21,7 @@ from gateway.schemas import MessageList, MessageOut
 from gateway.spec import operation
 from shared import topology
 from shared.broker import PublishError
+from shared.db import Database
 from shared.models import Direction, MarkRead, MessageStatus, MessageType, as_utc, utcnow
 from shared.store import VersionConflict, transition
 
@@ -93,10 +94,38 @@ async def send_message(request: web.Request) -> web.Response:
            query=ListMessagesQuery, response=MessageList, errors=(400, 401, 403))
 async def list_messages(request: web.Request) -> web.Response:
     query = parse_query(request, ListMessagesQuery)
+    db = request.app[keys.DB]
+    where = query.mongo(principal_of(request).user_id)
     page = await present.page_of(
-        request.app[keys.DB].messages, query.mongo(principal_of(request).user_id),
-        [("createdAt", -1), ("_id", -1)], query, "messages", present.message)
+        db.messages, where, [("createdAt", -1), ("_id", -1)], query, "messages",
+        present.message, total=await projected_total(db, where))
     return ok(page)
+
+
+# Below this many matches the total is counted exactly; at or above, the stats projection
+# answers it (the same counters as /messages/statistics, a few milliseconds behind).
+COUNTED_UP_TO = 10_000
+PROJECTED = {"status": "byStatus", "direction": "byDirection", "type": "byType"}
+
+
+async def projected_total(db: Database, where: dict[str, Any]) -> int | None:
+    """The list's total from the stats projection, in O(accounts), when the filter is one the
+    projection counts (account, and at most one of status, direction or type) and the total
+    is large; None means "count it". A count over a large store costs O(matches): seconds at a
+    million messages on the embedded server."""
+    rest = {k: v for k, v in where.items() if k not in ("userId", "whatsappAccountId")}
+    if len(rest) > 1 or not set(rest) <= set(PROJECTED):
+        return None
+    counters = {"userId": where["userId"]}
+    if "whatsappAccountId" in where:
+        counters["_id"] = where["whatsappAccountId"]
+    [(field, value)] = rest.items() or [(None, None)]
+    total = 0
+    async for doc in db.stats_accounts.find(counters, {"total": 1, **dict.fromkeys(
+            PROJECTED.values(), 1)}):
+        total += int(doc.get("total") or 0) if field is None else \
+            int((doc.get(PROJECTED[field]) or {}).get(value) or 0)
+    return total if total >= COUNTED_UP_TO else None
 
 
 async def _load(request: web.Request) -> dict[str, Any]:

@@ -3,39 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
-from shared.broker import Broker
 from shared.db import Database
 from shared.models import Direction, MessageStatus, MessageType, utcnow
-from shared.settings import Settings
-from tests.integration.gateway.gateway_client import User, running_gateway
+from tests.integration.gateway.gateway_client import User
 
 pytestmark = pytest.mark.integration
 
 STATS = "/api/v1/messages/statistics"
 DAILY = "/api/v1/messages/statistics/daily"
-
-
-@pytest.fixture
-async def client(settings: Settings, db: Database, broker: Broker) -> AsyncIterator[TestClient]:
-    async with running_gateway(settings, db=db, broker=broker) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-async def alice(db: Database) -> User:
-    return await User.create(db, "alice")
-
-
-@pytest.fixture
-async def bob(db: Database) -> User:
-    return await User.create(db, "bob")
 
 
 async def account(db: Database, user: User, **projection: Any) -> str:

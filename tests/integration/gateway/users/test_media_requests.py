@@ -3,32 +3,17 @@ and an Idempotency-Key makes an upload safe to repeat."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
-from shared.broker import Broker
 from shared.db import Database
-from shared.settings import Settings
 from tests import media_samples as samples
-from tests.integration.gateway.gateway_client import User, running_gateway
+from tests.integration.gateway.gateway_client import User
 
 pytestmark = pytest.mark.integration
 
 MEDIA = "/api/v1/media"
-
-
-@pytest.fixture
-async def client(settings: Settings, db: Database, broker: Broker) -> AsyncIterator[TestClient]:
-    async with running_gateway(settings, db=db, broker=broker) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-async def alice(db: Database) -> User:
-    return await User.create(db, "alice")
 
 
 def form(data: bytes, field: str = "file") -> aiohttp.FormData:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -15,22 +14,11 @@ from shared.db import Database
 from shared.models import utcnow
 from shared.settings import Settings
 from tests.conftest import eventually
-from tests.integration.gateway.gateway_client import User, running_gateway
+from tests.integration.gateway.gateway_client import User
 
 pytestmark = pytest.mark.integration
 
 METRICS = "/api/v1/queues/metrics"
-
-
-@pytest.fixture
-async def client(settings: Settings, db: Database, broker: Broker) -> AsyncIterator[TestClient]:
-    async with running_gateway(settings, db=db, broker=broker) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-async def alice(db: Database) -> User:
-    return await User.create(db, "alice")
 
 
 async def metrics(client: TestClient, user: User) -> dict[str, Any]:
