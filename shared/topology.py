@@ -38,6 +38,8 @@ STATS_QUEUE = "relay.events.stats"
 DELAY_BUCKETS_MS = (50, 100, 250, 500, 1_000, 2_000, 5_000, 10_000, 30_000, 60_000,
                     300_000, 900_000, 3_600_000)
 DELAY_HEADER = "relay-delay-ms"  # headers exchanges ignore x- headers
+# Epoch milliseconds before which a deferred command is not handled (re-deferred if early).
+NOT_BEFORE = "x-relay-not-before"
 
 
 def shard_of(account_id: str, shards: int) -> int:

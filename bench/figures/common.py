@@ -22,6 +22,7 @@ from bench.progress import step
 from bench.stack import BenchStack, Tenant
 from shared import topology
 from shared.models import SendMessage, utcnow
+from shared.pacing import Planner, publish_send
 
 SERVICES = ("gateway", "ingest", "stats", "sender")
 CORE = ("sim", "gateway", "ingest", "stats")
@@ -123,9 +124,10 @@ async def template_message(ctx: Context, tenant: Tenant, account: dict[str, Any]
 async def insert_clones(ctx: Context, template: dict[str, Any], total: int, *,
                         fields: dict[str, Any] | None = None, batch: int = 5000,
                         label: str = "messages", quiet: bool = False,
-                        publish: bool = False) -> list[str]:
+                        publish: bool = False, rate: int | None = None) -> list[str]:
     """Insert ``total`` copies of ``template`` (new ids, fresh times) straight into MongoDB;
-    with ``publish``, each batch's send commands go out while the next batch is inserted.
+    with ``publish``, each batch's send commands go out while the next batch is inserted (with
+    ``rate``, planned as the gateway plans them: ``shared.pacing.publish_send``).
 
     A value in ``fields`` may be a function of the new document (a unique ``wamid``)."""
     ids: list[str] = []
@@ -133,6 +135,7 @@ async def insert_clones(ctx: Context, template: dict[str, Any], total: int, *,
     base.update({"dispatched": True, **(fields or {})})
     started = time.perf_counter()
     publishing: asyncio.Task[None] | None = None
+    planner = Planner(rate) if rate else None
     for offset in range(0, total, batch):
         docs = clones(base, offset, min(batch, total - offset))
         await _insert_retrying(ctx, docs)
@@ -140,7 +143,8 @@ async def insert_clones(ctx: Context, template: dict[str, Any], total: int, *,
         if publishing is not None:
             await publishing
         if publish:
-            publishing = asyncio.create_task(publish_sends(ctx, template, [d["_id"] for d in docs]))
+            publishing = asyncio.create_task(publish_sends(
+                ctx, template, [d["_id"] for d in docs], planner=planner))
         if not quiet and ((offset // batch) % 4 == 3 or offset + batch >= total):
             step(f"  stored {len(ids):,}/{total:,} {label} "
                  f"({len(ids) / (time.perf_counter() - started):,.0f}/s)")
@@ -180,15 +184,14 @@ def clones(base: dict[str, Any], offset: int, count: int) -> list[dict[str, Any]
 
 
 async def publish_sends(ctx: Context, template: dict[str, Any], ids: list[str], *,
-                        chunk: int = 1000) -> None:
-    """Publish the send command of each id to its account's shard (confirmed)."""
-    broker = ctx.stack.broker
-    shard = topology.shard_of(template["whatsappAccountId"], broker.shards)
+                        chunk: int = 1000, planner: Planner | None = None) -> None:
+    """Publish the send command of each id (confirmed), in order: to its account's shard, or,
+    with ``planner``, as the gateway does (beyond the next minute of sends, delayed)."""
     for offset in range(0, len(ids), chunk):
         await asyncio.gather(*(
-            broker.publish(topology.SEND, topology.shard_key(shard), SendMessage(
+            publish_send(ctx.stack.broker, SendMessage(
                 message_id=mid, whatsapp_account_id=template["whatsappAccountId"],
-                user_id=template["userId"]), message_id=mid)
+                user_id=template["userId"]), planner=planner, message_id=mid)
             for mid in ids[offset:offset + chunk]
         ))
 

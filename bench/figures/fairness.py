@@ -62,7 +62,9 @@ async def run(ctx: Context) -> Figure:
     backlog = ctx.n(100_000, 3_000)
     figure = Figure("fairness", "5. Fairness", (
         f"Account A gets a backlog of {backlog:,} queued messages (pacing on, A at "
-        f"{BACKLOG_RATE}/min); then, {PROBES} times, account B — on the same send shard as A, "
+        f"{BACKLOG_RATE}/min; stored straight into MongoDB, their send commands published as "
+        "the gateway publishes them, `shared.pacing.publish_send`: beyond the next minute of "
+        "sends, into the delay queues); then, {PROBES} times, account B — on the same send shard as A, "
         "the worst case — sends one message through the gateway. Latency = B's "
         "`sentAt − createdAt`. The sender's memory during this is figure 8's backlog row."))
     ctx.core()
@@ -74,7 +76,7 @@ async def run(ctx: Context) -> Figure:
         template = await template_message(ctx, busy, busy.accounts[0])
         started = time.perf_counter()
         await insert_clones(ctx, template, backlog, label="backlog messages", publish=True,
-                            batch=2000)
+                            batch=2000, rate=BACKLOG_RATE)
         step(f"fairness: {backlog:,} messages stored and their send commands published in "
              f"{time.perf_counter() - started:.1f} s")
         for probe in range(PROBES):

@@ -26,7 +26,6 @@ from gateway.batching import contact_batcher, insert_batcher, usage_batcher
 from gateway.errors import ApiError, not_found, validation_error
 from gateway.metrics import GatewayMetrics
 from gateway.parsing import Body
-from shared import topology
 from shared.broker import Broker, PublishError
 from shared.db import Database
 from shared.media import KIND_OF
@@ -38,6 +37,7 @@ from shared.models import (
     SendMessage,
     utcnow,
 )
+from shared.pacing import Planner, publish_send
 from shared.settings import Settings
 from shared.store import EventOutbox
 
@@ -147,6 +147,7 @@ class Acceptor:
         self.metrics = metrics
         self.accounts = TtlCache(account_ttl)
         self.contacts = TtlCache(3600.0)
+        self.plans: dict[str, Planner] = {}
         self._usage = usage_batcher(db)
         self._inserts = insert_batcher(db)
         self._bumps = contact_batcher(db)
@@ -181,8 +182,20 @@ class Acceptor:
         except BaseException:
             await self._give_back(usage)
             raise
-        await self.dispatch(doc)
+        await self.dispatch(doc, rate=int(account.get("ratePerMinute") or 20))
         return doc
+
+    def _planner(self, doc: dict[str, Any], rate: int | None) -> Planner | None:
+        """The account's plan of start slots in this process (None: publish to the shard)."""
+        if rate is None or rate <= 0 or doc.get("scheduledFor") or not self.settings.pacing_enabled:
+            return None  # a scheduled message is deferred by the sender until its time
+        planner = self.plans.get(doc["whatsappAccountId"])
+        if planner is None:
+            if len(self.plans) >= 100_000:
+                self.plans.clear()
+            planner = self.plans[doc["whatsappAccountId"]] = Planner(rate)
+        planner.resize(rate)
+        return planner
 
     async def account(self, user_id: str, account_id: str) -> dict[str, Any]:
         """The caller's account (briefly cached); 404 when absent or someone else's."""
@@ -263,14 +276,14 @@ class Acceptor:
             await self.db.contacts.update_one({"_id": contact_id},
                                               {"$inc": {"totalMessages": -1}})
 
-    async def dispatch(self, doc: dict[str, Any]) -> None:
-        """Publish the send command; if the broker is away the outbox sweep publishes it."""
+    async def dispatch(self, doc: dict[str, Any], *, rate: int | None = None) -> None:
+        """Publish the send command (beyond the account's next minute of sends, to the delay
+        queues: ``shared.pacing``); if the broker is away the outbox sweep publishes it."""
         command = SendMessage(message_id=doc["_id"], whatsapp_account_id=doc["whatsappAccountId"],
                               user_id=doc["userId"])
-        shard = topology.shard_of(doc["whatsappAccountId"], self.settings.send_shards)
         try:
-            await self.broker.publish(topology.SEND, topology.shard_key(shard), command,
-                                      message_id=doc["_id"])
+            await publish_send(self.broker, command, message_id=doc["_id"],
+                               planner=self._planner(doc, rate))
         except PublishError as exc:
             self.metrics.publish_failures.inc()
             log.warning("send_publish_failed", message_id=doc["_id"], error=str(exc)[:300])

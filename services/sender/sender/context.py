@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -45,6 +46,9 @@ class Context:
     sleep: Sleep = asyncio.sleep
     semaphore: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(10))
     _seeding: dict[str, asyncio.Future[AccountPace]] = field(default_factory=dict)
+    # Commands of each account being handled past the plan (reading, waiting for a send slot,
+    # sending): kept at the concurrency, so one account's burst never fills the prefetch.
+    active: collections.Counter[str] = field(default_factory=collections.Counter)
 
     def now_dt(self) -> datetime:
         return to_datetime(self.clock())

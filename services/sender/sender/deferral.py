@@ -11,9 +11,10 @@ import math
 from typing import Any
 
 from sender.context import Context
+from shared import topology
 from shared.models import Model
 
-NOT_BEFORE = "x-relay-not-before"
+NOT_BEFORE = topology.NOT_BEFORE
 PLANNED = "x-relay-planned"
 ATTEMPT = "x-relay-attempt"
 # Waits up to this long are held in memory (a sub-bucket remainder); longer ones are deferred.

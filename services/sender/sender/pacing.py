@@ -17,13 +17,13 @@ instead of every waiting message retrying at once.
 from __future__ import annotations
 
 import bisect
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-WINDOW_SECONDS = 60.0
-# Margin for timestamps truncated to milliseconds and for the receiver's clock granularity.
-SAFETY_SECONDS = 0.05
+from shared.pacing import SAFETY_SECONDS, WINDOW_SECONDS, Planner
+
+__all__ = ["SAFETY_SECONDS", "WINDOW_SECONDS", "AccountPace", "Clock", "Pacer", "Planner",
+           "SlidingWindow"]
 
 Clock = Callable[[], float]
 
@@ -77,41 +77,6 @@ class SlidingWindow:
         """Count sends another process made (failover): their completion times."""
         for at in times:
             bisect.insort(self._done, at)
-
-
-class Planner:
-    """Planned start slots, the latest ``rate``: slot ``k + rate`` >= slot ``k`` + window."""
-
-    def __init__(self, rate: int, *, window: float = WINDOW_SECONDS + SAFETY_SECONDS) -> None:
-        self.rate = rate
-        self.window = window
-        self._slots: deque[float] = deque(maxlen=rate)
-
-    def plan(self, now: float) -> float:
-        """The start slot for one more message (``now`` when the plan has room)."""
-        slot = now
-        if len(self._slots) >= self.rate:
-            slot = max(now, self._slots[0] + self.window)
-        if self._slots and slot < self._slots[-1]:
-            slot = self._slots[-1]
-        self._slots.append(slot)
-        return slot
-
-    def release(self, slot: float) -> None:
-        """A planned message will not be sent after all (gone, cancelled, scheduled later)."""
-        try:
-            self._slots.remove(slot)
-        except ValueError:
-            return
-
-    def seed(self, times: Iterable[float]) -> None:
-        for at in sorted(times):
-            self._slots.append(at)
-
-    def resize(self, rate: int) -> None:
-        if rate != self.rate:
-            self.rate = rate
-            self._slots = deque(self._slots, maxlen=rate)
 
 
 @dataclass

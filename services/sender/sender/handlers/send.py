@@ -25,6 +25,7 @@ from shared.models import MessageStatus, SendMessage
 log = structlog.get_logger("relay.sender")
 
 NOT_CONNECTED = "WhatsApp account is not connected"
+BUSY_SECONDS = 0.5  # how long a command of an account with a full local queue waits aside
 
 
 async def handle(cmd: SendMessage, headers: dict[str, Any], *, ctx: Context) -> None:
@@ -43,7 +44,21 @@ async def handle(cmd: SendMessage, headers: dict[str, Any], *, ctx: Context) -> 
                 await defer(ctx, cmd, cmd.whatsapp_account_id, until=slot, reason="pacing",
                             headers=headers, planned=True)
                 return
-        used = await _send_or_settle(ctx, cmd, headers, account, pace)
+        busy = ctx.active[cmd.whatsapp_account_id] >= ctx.settings.send_concurrency
+        if pace is not None and busy:
+            # Enough of this account's commands already wait for a send slot here: this one
+            # waits in the delay queues (its slot kept), not in the prefetch, where it would
+            # stand in front of other accounts' commands on the same shard.
+            await defer(ctx, cmd, cmd.whatsapp_account_id, until=ctx.clock() + BUSY_SECONDS,
+                        reason="busy", headers=headers, planned=True)
+            return
+        ctx.active[cmd.whatsapp_account_id] += 1
+        try:
+            used = await _send_or_settle(ctx, cmd, headers, account, pace)
+        finally:
+            ctx.active[cmd.whatsapp_account_id] -= 1
+            if not ctx.active[cmd.whatsapp_account_id]:
+                del ctx.active[cmd.whatsapp_account_id]
         if not used and pace is not None and slot is not None:
             pace.planner.release(slot)
     finally:
