@@ -64,8 +64,8 @@ async def run(ctx: Context) -> Figure:
         f"Account A gets a backlog of {backlog:,} queued messages (pacing on, A at "
         f"{BACKLOG_RATE}/min; stored straight into MongoDB, their send commands published as "
         "the gateway publishes them, `shared.pacing.publish_send`: beyond the next minute of "
-        "sends, into the delay queues); then, {PROBES} times, account B — on the same send shard as A, "
-        "the worst case — sends one message through the gateway. Latency = B's "
+        f"sends, into the delay queues); then, {PROBES} times, account B — on the same send "
+        "shard as A, the worst case — sends one message through the gateway. Latency = B's "
         "`sentAt − createdAt`. The sender's memory during this is figure 8's backlog row."))
     ctx.core()
     await ctx.senders(count=1, pacing=True)

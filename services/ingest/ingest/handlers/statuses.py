@@ -2,7 +2,8 @@
 
 - A status above the current one moves the message there (``shared.store.transition``): its
   timestamp is set, and so are the earlier ones still missing (a ``read`` without ``delivered``
-  sets ``deliveredAt`` too), in the same write. ``failed`` is terminal, with ``errorMessage`` from ``errors[0]``.
+  sets ``deliveredAt`` too), in the same write. ``failed`` is terminal, with ``errorMessage``
+  from ``errors[0]``.
 - A status at or below the current one never changes the status, the version or the events; it
   only records its own timestamp when that differs (a late ``delivered`` after ``read`` replaces
   the ``deliveredAt`` that ``read`` implied). A duplicate therefore changes nothing.
