@@ -44,6 +44,24 @@ class TestAccepted:
         await eventually(lambda: db.messages.find_one({"_id": data["id"], "dispatched": True}),
                          message="dispatched flag")
 
+    async def test_beyond_the_next_minute_commands_wait_in_the_delay_queues(
+        self, http, db: Database, broker: Broker, settings
+    ) -> None:
+        """25 messages to an account at 20/min: 20 commands on the shard, 5 planned a minute
+        out in the delay queues (a backlog never stands in front of other accounts)."""
+        tenant = await make_tenant(db, settings, rate_per_minute=20)
+        api = Client(http, tenant)
+        for _ in range(25):
+            status, _ = await api.send(content="burst")
+            assert status == 202
+        shard = topology.shard_queue(topology.shard_of(tenant.account_id, settings.send_shards))
+
+        async def split_as_planned() -> bool:
+            delayed = [await broker.queue_depth(topology.delay_queue(b))
+                       for b in topology.DELAY_BUCKETS_MS]
+            return (await broker.queue_depth(shard), sum(d or 0 for d in delayed)) == (20, 5)
+        await eventually(split_as_planned, message="20 on the shard, 5 delayed")
+
     async def test_contact_is_created_once_and_counts_messages(self, api: Client,
                                                                db: Database) -> None:
         _, first = await api.send()
