@@ -115,15 +115,11 @@ class Broker:
     async def defer(
         self, routing_key: str, body: bytes, *, delay_ms: float, headers: dict[str, Any]
     ) -> None:
-        """Publish ``body`` to come back on ``routing_key`` (a shard or the inbox) after a delay.
-
-        The delay is rounded down to a bucket; the consumer re-defers what is still early.
-        """
-        bucket = topology.delay_bucket(delay_ms)
-        await self.publish(
-            topology.DELAY, routing_key, body,
-            headers={**headers, topology.DELAY_HEADER: bucket},
-        )
+        """Publish ``body`` to come back on ``routing_key`` (a shard or the inbox) after
+        ``delay_ms``, rounded up to a unit of the binary delay levels (``shared.topology``);
+        a delay past the longest comes back then, and the consumer defers it again."""
+        exchange, key = topology.wait_route(delay_ms, routing_key)
+        await self.publish(exchange, key, body, headers=headers)
 
     async def consume(
         self,

@@ -7,8 +7,10 @@ text from the service's own :class:`CollectorRegistry`.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
@@ -88,3 +90,20 @@ async def serve_health(
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner
+
+
+async def serve_until_cancelled(
+    app: web.Application, host: str, port: int, *, backlog: int = 128,
+    on_listening: Callable[[], None] | None = None, **runner_options: Any,
+) -> None:
+    """Serve ``app`` on ``host:port`` until the task is cancelled, then close every connection
+    (the ``serve()`` of each HTTP service)."""
+    runner = web.AppRunner(app, access_log=None, **runner_options)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port, backlog=backlog).start()
+        if on_listening is not None:
+            on_listening()
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()

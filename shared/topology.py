@@ -2,12 +2,15 @@
 
 - ``relay.send`` (direct) routes send commands to ``relay.send.<shard>``: quorum queues with
   single-active-consumer, so each account's pacing lives in exactly one sender at a time.
-- ``relay.delay`` (headers) holds deferred commands in fixed-TTL quorum queues that dead-letter
-  into ``relay.redeliver`` (direct) with the original routing key: back to the shard or the
-  inbox. Dead-lettering is *at-least-once*: a message leaves its delay queue only once the
-  target queue confirmed it, so a broker restart (a shard queue not yet elected when the
-  expired messages are moved) loses nothing. At-most-once, the default, dropped scheduled sends
-  in the fault suite.
+- ``relay.wait.<L>`` (topic, L = 0..WAIT_LEVELS-1) hold deferred commands in *binary delay
+  levels*: the delay, in units of ``WAIT_UNIT_MS``, is written in binary into the routing key
+  (``1.0.1.….shard.3``, the highest level first), and level ``L`` sends a message whose bit is
+  1 through its quorum queue (TTL ``WAIT_UNIT_MS * 2^L``) and one whose bit is 0 straight on, to
+  level ``L-1`` and finally to ``relay.wait.out``, which routes by the target at the end of the
+  key (a shard, or the inbox). So every command comes back at its own time, never early, at most
+  one unit late, and never in a wave with the others that shared a delay bucket; dead-lettering
+  between levels is *at-least-once* (a message leaves a level only once the next confirmed it),
+  so a broker restart loses nothing.
 - ``relay.inbox`` is the durable webhook inbox; ``relay.events`` (topic) carries events;
   ``relay.commands`` (topic) takes commands from other services.
 - Every consuming queue dead-letters poison into ``relay.dead`` through ``relay.dlx``.
@@ -15,6 +18,7 @@
 
 from __future__ import annotations
 
+import math
 import zlib
 
 import aio_pika
@@ -23,7 +27,7 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, ExchangeType
 COMMANDS = "relay.commands"
 EVENTS = "relay.events"
 SEND = "relay.send"
-DELAY = "relay.delay"
+WAIT_OUT = "relay.wait.out"
 REDELIVER = "relay.redeliver"
 DLX = "relay.dlx"
 
@@ -34,10 +38,10 @@ INTAKE_QUEUE = "relay.commands.intake"
 REJECTED_QUEUE = "relay.commands.rejected"
 STATS_QUEUE = "relay.events.stats"
 
-# Fixed delays (ms). A deferral takes the longest bucket that fits and is re-deferred on return.
-DELAY_BUCKETS_MS = (50, 100, 250, 500, 1_000, 2_000, 5_000, 10_000, 30_000, 60_000,
-                    300_000, 900_000, 3_600_000)
-DELAY_HEADER = "relay-delay-ms"  # headers exchanges ignore x- headers
+# Deferral: delays in units of WAIT_UNIT_MS, up to 2^WAIT_LEVELS - 1 units (about 14.5 h; a
+# longer wait comes back at the most and is deferred again for the rest).
+WAIT_UNIT_MS = 50
+WAIT_LEVELS = 20
 # Epoch milliseconds before which a deferred command is not handled (re-deferred if early).
 NOT_BEFORE = "x-relay-not-before"
 
@@ -55,14 +59,20 @@ def shard_queue(shard: int) -> str:
     return f"relay.send.{shard}"
 
 
-def delay_queue(bucket_ms: int) -> str:
-    return f"relay.delay.{bucket_ms}"
+def wait_exchange(level: int) -> str:
+    return f"relay.wait.{level}"
 
 
-def delay_bucket(delay_ms: float) -> int:
-    """The longest delay bucket not longer than ``delay_ms`` (the shortest if none)."""
-    fitting = [b for b in DELAY_BUCKETS_MS if b <= delay_ms]
-    return fitting[-1] if fitting else DELAY_BUCKETS_MS[0]
+def wait_queue(level: int) -> str:
+    return f"relay.wait.{level}.q"
+
+
+def wait_route(delay_ms: float, target: str) -> tuple[str, str]:
+    """Exchange and routing key that bring a message back to ``target`` after ``delay_ms``
+    (rounded up to a unit, so never early)."""
+    units = min(max(1, math.ceil(delay_ms / WAIT_UNIT_MS)), 2 ** WAIT_LEVELS - 1)
+    bits = format(units, f"0{WAIT_LEVELS}b")
+    return wait_exchange(WAIT_LEVELS - 1), ".".join(bits) + "." + target
 
 
 def _dead_lettered(**extra: object) -> dict[str, object]:
@@ -76,7 +86,7 @@ async def declare(channel: AbstractChannel, *, shards: int) -> dict[str, Abstrac
         COMMANDS: await channel.declare_exchange(COMMANDS, ExchangeType.TOPIC, **durable),
         EVENTS: await channel.declare_exchange(EVENTS, ExchangeType.TOPIC, **durable),
         SEND: await channel.declare_exchange(SEND, ExchangeType.DIRECT, **durable),
-        DELAY: await channel.declare_exchange(DELAY, ExchangeType.HEADERS, **durable),
+        WAIT_OUT: await channel.declare_exchange(WAIT_OUT, ExchangeType.TOPIC, **durable),
         REDELIVER: await channel.declare_exchange(REDELIVER, ExchangeType.DIRECT, **durable),
         DLX: await channel.declare_exchange(DLX, ExchangeType.FANOUT, **durable),
     }
@@ -90,17 +100,11 @@ async def declare(channel: AbstractChannel, *, shards: int) -> dict[str, Abstrac
         )
         await queue.bind(ex[SEND], routing_key=shard_key(shard))
         await queue.bind(ex[REDELIVER], routing_key=shard_key(shard))
+        await queue.bind(ex[WAIT_OUT], routing_key=f"#.{shard_key(shard)}")
     inbox = await channel.declare_queue(INBOX_QUEUE, durable=True, arguments=_dead_lettered())
     await inbox.bind(ex[REDELIVER], routing_key=INBOX_KEY)
-    for bucket in DELAY_BUCKETS_MS:
-        queue = await channel.declare_queue(
-            delay_queue(bucket), durable=True,
-            arguments={"x-queue-type": "quorum", "x-message-ttl": bucket,
-                       "x-dead-letter-exchange": REDELIVER,
-                       "x-dead-letter-strategy": "at-least-once",
-                       "x-overflow": "reject-publish"},  # at-least-once requires it
-        )
-        await queue.bind(ex[DELAY], arguments={"x-match": "all", DELAY_HEADER: bucket})
+    await inbox.bind(ex[WAIT_OUT], routing_key=f"#.{INBOX_KEY}")
+    ex.update(await _declare_wait_levels(channel, ex[WAIT_OUT]))
     intake = await channel.declare_queue(INTAKE_QUEUE, durable=True, arguments=_dead_lettered())
     await intake.bind(ex[COMMANDS], routing_key="message.send")
     await channel.declare_queue(REJECTED_QUEUE, durable=True, arguments={"x-queue-type": "quorum"})
@@ -111,12 +115,35 @@ async def declare(channel: AbstractChannel, *, shards: int) -> dict[str, Abstrac
     return ex
 
 
+async def _declare_wait_levels(
+    channel: AbstractChannel, out: AbstractExchange
+) -> dict[str, AbstractExchange]:
+    """The binary delay levels, from level 0 (next to ``out``) up."""
+    levels: dict[str, AbstractExchange] = {}
+    below = out
+    for level in range(WAIT_LEVELS):
+        name = wait_exchange(level)
+        exchange = await channel.declare_exchange(name, ExchangeType.TOPIC, durable=True)
+        queue = await channel.declare_queue(wait_queue(level), durable=True, arguments={
+            "x-queue-type": "quorum", "x-message-ttl": WAIT_UNIT_MS * 2 ** level,
+            "x-dead-letter-exchange": below.name,
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",  # at-least-once dead-lettering requires it
+        })
+        position = "*." * (WAIT_LEVELS - 1 - level)  # the bits of the higher levels
+        await queue.bind(exchange, routing_key=f"{position}1.#")
+        await below.bind(exchange, routing_key=f"{position}0.#")
+        levels[name] = exchange
+        below = exchange
+    return levels
+
+
 def all_queues(shards: int) -> list[str]:
     """Names of every queue :func:`declare` creates (for metrics and tests)."""
     return [
         *(shard_queue(s) for s in range(shards)),
         INBOX_QUEUE, INTAKE_QUEUE, REJECTED_QUEUE, STATS_QUEUE, DEAD_QUEUE,
-        *(delay_queue(b) for b in DELAY_BUCKETS_MS),
+        *(wait_queue(level) for level in range(WAIT_LEVELS)),
     ]
 
 

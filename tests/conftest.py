@@ -11,12 +11,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from relay import embedded
 from shared.broker import Broker
 from shared.db import Database, connect, ensure_indexes
 from shared.settings import Settings, load_settings
+from tests.harness import Stack, running_stack
 
 
 @pytest.fixture(scope="session")
@@ -116,6 +118,18 @@ async def db(mongo_url: str, db_name: str) -> AsyncIterator[Database]:
     yield database
     await client.drop_database(db_name)
     await client.close()
+
+
+@pytest.fixture
+def stack(settings: Settings, tmp_path: Path) -> Iterator[Stack]:
+    """Relay's services as OS processes (``tests.harness.Stack``), started by the test."""
+    yield from running_stack(settings, tmp_path / "logs")
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+        yield session
 
 
 @pytest.fixture

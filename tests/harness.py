@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,3 +114,10 @@ class Api:
         async with self.session.request(method, self.base + path, headers=headers, **kwargs) as r:  # type: ignore[arg-type]
             body = await r.json(content_type=None)
             return r.status, body
+
+
+def running_stack(settings: Settings, log_dir: Path) -> Iterator[Stack]:
+    """For a fixture: a :class:`Stack`, every process stopped afterwards."""
+    processes = Stack(settings=settings, log_dir=log_dir)
+    yield processes
+    processes.stop()

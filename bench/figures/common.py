@@ -236,7 +236,7 @@ async def purge_queues(ctx: Context, timeout: float = 15.0) -> None:
     """Empty every send shard and delay queue (between figures); a queue the broker does not
     purge in time is reported and left (its messages name deleted messages: harmless)."""
     for name in topology.all_queues(ctx.stack.broker.shards):
-        if not name.startswith(("relay.send.", "relay.delay.")):
+        if not name.startswith(("relay.send.", "relay.wait.")):
             continue
         channel = await ctx.stack.broker.connection.channel()
         try:

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from relay import embedded
@@ -17,7 +16,7 @@ from relay.embedded import EmbeddedMongo
 from shared.db import Database, connect, ensure_indexes
 from shared.settings import Settings, load_settings
 from tests.chaos.proxy import StallableProxy
-from tests.harness import Stack
+from tests.harness import Stack, running_stack
 
 LONG = os.environ.get("RELAY_CHAOS_LONG") == "1"
 
@@ -73,30 +72,19 @@ def broker_proxy() -> Iterator[StallableProxy]:
 
 @pytest.fixture
 def chaos_settings(
-    chaos_mongo: KillableMongo, broker_proxy: StallableProxy, amqp_url: str, tmp_path: Path
+    settings: Settings, chaos_mongo: KillableMongo, broker_proxy: StallableProxy, amqp_url: str
 ) -> Settings:
-    """Short retries, claims and sweeps so that recovery fits in a test; the broker through the
-    proxy, with a short heartbeat so that a stall is noticed."""
-    vhost = amqp_url.rsplit("/", 1)[1]
-    port = embedded.free_port
-    return load_settings(
-        mongodb_url=chaos_mongo.url,
-        mongodb_db="relay_chaos",
-        amqp_url=broker_proxy.url(vhost) + "?heartbeat=5",
-        data_dir=tmp_path / "relay",
-        gateway_port=port(), ingest_port=port(), stats_port=port(), sender_port=port(),
-        sim_port=port(),
-        retry_base_seconds=0.5,
-        send_timeout_seconds=6.0,
-        send_in_doubt_seconds=8.0,
-        claim_timeout_seconds=15.0,
-        outbox_sweep_seconds=1.0,
-        send_shards=4,
-        api_rate_per_second=10_000.0,
-        api_rate_burst=10_000,
-        log_format="json",
-        log_level="INFO",
-    )
+    """The test settings on the killable database and, through the proxy, the test's vhost
+    (a short heartbeat, so a stall is noticed); retries, claims and sweeps short enough for
+    recovery to fit in a test."""
+    return load_settings(**{
+        **settings.model_dump(exclude_unset=True),
+        "mongodb_url": chaos_mongo.url, "mongodb_db": "relay_chaos",
+        "amqp_url": broker_proxy.url(amqp_url.rsplit("/", 1)[1]) + "?heartbeat=5",
+        "retry_base_seconds": 0.5, "send_timeout_seconds": 6.0, "send_in_doubt_seconds": 8.0,
+        "claim_timeout_seconds": 15.0, "outbox_sweep_seconds": 1.0,
+        "api_rate_per_second": 10_000.0, "api_rate_burst": 10_000,
+    })
 
 
 @pytest.fixture
@@ -116,13 +104,4 @@ async def chaos_db(chaos_settings: Settings) -> AsyncIterator[Database]:
 
 @pytest.fixture
 def chaos_stack(chaos_settings: Settings, tmp_path: Path) -> Iterator[Stack]:
-    processes = Stack(settings=chaos_settings, log_dir=tmp_path / "logs")
-    yield processes
-    processes.stop()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    timeout = aiohttp.ClientTimeout(total=30)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        yield session
+    yield from running_stack(chaos_settings, tmp_path / "logs")

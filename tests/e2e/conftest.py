@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-
 import aiohttp
 import pytest
 
@@ -12,20 +9,7 @@ from relay import admin
 from shared.db import Database
 from shared.secrets import TokenCipher
 from shared.settings import Settings
-from tests.harness import Api, Stack
-
-
-@pytest.fixture
-def stack(settings: Settings, tmp_path: Path) -> Iterator[Stack]:
-    processes = Stack(settings=settings, log_dir=tmp_path / "logs")
-    yield processes
-    processes.stop()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
+from tests.harness import Api
 
 
 @pytest.fixture

@@ -3,9 +3,7 @@ simulator answers the Cloud API), two tenants with an account each, and a JSON c
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -14,7 +12,7 @@ from relay import admin
 from shared.db import Database
 from shared.secrets import TokenCipher
 from shared.settings import Settings
-from tests.harness import Api, Stack
+from tests.harness import Api
 
 
 @dataclass
@@ -24,19 +22,6 @@ class Tenant:
     account_id: str
     phone_number_id: str
     access_token: str
-
-
-@pytest.fixture
-def stack(settings: Settings, tmp_path: Path) -> Iterator[Stack]:
-    processes = Stack(settings=settings, log_dir=tmp_path / "logs")
-    yield processes
-    processes.stop()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-        yield session
 
 
 async def make_tenant(db: Database, settings: Settings, name: str, pnid: str) -> Tenant:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import structlog
-from aiohttp import web
 
 from ingest.app import create_app
+from shared.observability import serve_until_cancelled
 from shared.settings import Settings
 
 log = structlog.get_logger("relay.ingest")
@@ -15,11 +13,7 @@ log = structlog.get_logger("relay.ingest")
 
 async def serve(settings: Settings) -> None:
     """Serve on ``settings.ingest_port`` until cancelled, then clean up."""
-    runner = web.AppRunner(create_app(settings), access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, settings.host, settings.ingest_port).start()
-        log.info("ingest_listening", host=settings.host, port=settings.ingest_port)
-        await asyncio.Event().wait()
-    finally:
-        await runner.cleanup()
+    await serve_until_cancelled(
+        create_app(settings), settings.host, settings.ingest_port,
+        on_listening=lambda: log.info("ingest_listening", host=settings.host,
+                                      port=settings.ingest_port))

@@ -49,6 +49,11 @@ class Context:
     # Commands of each account being handled past the plan (reading, waiting for a send slot,
     # sending): kept at the concurrency, so one account's burst never fills the prefetch.
     active: collections.Counter[str] = field(default_factory=collections.Counter)
+    # Moving average of how long one attempt holds a send slot (claim, call, record), seconds.
+    slot_seconds: float = 0.05
+
+    def observe_slot(self, seconds: float) -> None:
+        self.slot_seconds += 0.05 * (seconds - self.slot_seconds)
 
     def now_dt(self) -> datetime:
         return to_datetime(self.clock())

@@ -1,7 +1,8 @@
 """Deferring a command through the delay queues instead of holding it (no head-of-line blocking).
 
-A deferred command carries ``x-relay-not-before`` (epoch ms); the delay queues round down to a
-bucket, so a command that comes back early is deferred again for the rest. ``x-relay-planned``
+A deferred command carries ``x-relay-not-before`` (epoch ms); the delay levels bring it back at
+that time (rounded up to 50 ms), and one that comes back early anyway (a wait longer than the
+levels reach) is deferred again for the rest. ``x-relay-planned``
 marks a command whose pacing slot is already planned: on return it goes straight to the gate.
 """
 

@@ -26,6 +26,7 @@ def add_control_routes(app: web.Application) -> None:
     router.add_get("/_sim/sends/counts", send_counts)
     router.add_get("/_sim/rejected", list_rejected)
     router.add_get("/_sim/reads", list_reads)
+    router.add_get("/_sim/webhooks/pending", pending_webhooks)
     router.add_post("/_sim/fail", add_failure)
     router.add_delete("/_sim/fail", clear_failures)
     router.add_get("/_sim/config", get_config)
@@ -71,6 +72,11 @@ async def list_rejected(request: web.Request) -> web.Response:
 
 async def list_reads(request: web.Request) -> web.Response:
     return web.json_response({"reads": request.app[STATE].reads})
+
+
+async def pending_webhooks(request: web.Request) -> web.Response:
+    """Webhook deliveries (statuses, inbound) not made yet: 0 once the simulator is quiet."""
+    return web.json_response({"pending": request.app[POSTER].pending})
 
 
 async def add_failure(request: web.Request) -> web.Response:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import structlog
-from aiohttp import web
 
+from shared.observability import serve_until_cancelled
 from shared.settings import Settings
 from simulator.app import create_app
 
@@ -15,11 +13,7 @@ log = structlog.get_logger(__name__)
 
 async def serve(settings: Settings) -> None:
     """Serve the simulator until cancelled, then close every connection."""
-    runner = web.AppRunner(create_app(settings), access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, settings.host, settings.sim_port).start()
-        log.info("simulator_started", port=settings.sim_port, webhook_url=settings.webhook_url)
-        await asyncio.Event().wait()
-    finally:
-        await runner.cleanup()
+    await serve_until_cancelled(
+        create_app(settings), settings.host, settings.sim_port,
+        on_listening=lambda: log.info("simulator_started", port=settings.sim_port,
+                                      webhook_url=settings.webhook_url))

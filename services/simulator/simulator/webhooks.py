@@ -52,6 +52,10 @@ class WebhookPoster:
         if self._session is not None:
             await self._session.close()
 
+    @property
+    def pending(self) -> int:
+        return len(self._tasks)
+
     def cancel_pending(self) -> None:
         """Drop every delivery not yet made (``/_sim/reset``)."""
         for task in list(self._tasks):

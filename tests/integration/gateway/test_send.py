@@ -57,8 +57,8 @@ class TestAccepted:
         shard = topology.shard_queue(topology.shard_of(tenant.account_id, settings.send_shards))
 
         async def split_as_planned() -> bool:
-            delayed = [await broker.queue_depth(topology.delay_queue(b))
-                       for b in topology.DELAY_BUCKETS_MS]
+            delayed = [await broker.queue_depth(topology.wait_queue(level))
+                       for level in range(topology.WAIT_LEVELS)]
             return (await broker.queue_depth(shard), sum(d or 0 for d in delayed)) == (20, 5)
         await eventually(split_as_planned, message="20 on the shard, 5 delayed")
 

@@ -42,6 +42,42 @@ class TestTopology:
         assert received[0][0] - started >= 0.24
 
 
+class TestWaitLevels:
+    """Deferred commands come back at their own time through the binary delay levels: never
+    early, within a unit or two late, each once, in the order of their times, whatever order
+    they were published in."""
+
+    async def test_each_comes_back_at_its_own_time(self, broker: Broker) -> None:
+        arrived: dict[str, float] = {}
+
+        async def handle(command: SendMessage, _message: object) -> None:
+            assert command.message_id not in arrived  # each exactly once
+            arrived[command.message_id] = time.monotonic()
+
+        await broker.consume(topology.shard_queue(1), handle, model=SendMessage, prefetch=50)
+        delays_ms = [1750, 50, 1200, 400, 975, 3000, 125, 2050]  # bits of every level up to 2^6
+        started = time.monotonic()
+        for delay in delays_ms:
+            command = SendMessage(message_id=str(delay), whatsapp_account_id="a", user_id="u")
+            await broker.defer(topology.shard_key(1), command.to_json(), delay_ms=delay,
+                               headers={})
+        await eventually(lambda: asyncio.sleep(0, result=len(arrived) == len(delays_ms)),
+                         timeout=10)
+        for delay in delays_ms:
+            late = arrived[str(delay)] - started - delay / 1000
+            assert -0.005 <= late < 0.4, f"{delay} ms came back {late * 1000:.0f} ms late"
+        assert sorted(arrived, key=arrived.get) == [str(d) for d in sorted(delays_ms)]
+
+    def test_route_writes_the_units_in_binary_highest_level_first(self) -> None:
+        exchange, key = topology.wait_route(130, "shard.2")  # 130 ms → 3 units of 50 ms
+        assert exchange == topology.wait_exchange(topology.WAIT_LEVELS - 1)
+        words = key.split(".")
+        bits, target = words[:topology.WAIT_LEVELS], ".".join(words[topology.WAIT_LEVELS:])
+        assert int("".join(bits), 2) == 3 and target == "shard.2"
+        _, longest = topology.wait_route(10 ** 12, "inbox")
+        assert set(longest.split(".")[:topology.WAIT_LEVELS]) == {"1"}  # capped at the most
+
+
 class TestConsume:
     """Payloads that are not the model go to the dead-letter queue; the consumer lives on."""
 

@@ -29,6 +29,15 @@ async def _statuses(sim: Sim, count: int) -> list[str]:
 class TestStatusShaping:
     """``duplicateStatuses`` posts each status twice; ``reorderStatuses`` posts read first."""
 
+    async def test_pending_webhooks_fall_to_zero_once_posted(self, sim: Sim) -> None:
+        await _wamid(sim)
+        assert (await sim.control("GET", "webhooks/pending"))["pending"] >= 1  # on their way
+        await _statuses(sim, 3)
+
+        async def quiet() -> bool:
+            return (await sim.control("GET", "webhooks/pending"))["pending"] == 0
+        await eventually(quiet, message="every webhook posted")
+
     async def test_duplicates(self, sim: Sim) -> None:
         await sim.control("POST", "config", {"duplicateStatuses": True})
         await _wamid(sim)

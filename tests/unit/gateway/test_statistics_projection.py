@@ -67,7 +67,7 @@ class TestAssembleQueues:
     def test_send_waiting_adds_shards_and_delays(self) -> None:
         depths = dict.fromkeys(topology.all_queues(2), 0)
         depths[topology.shard_queue(1)] = 2
-        depths[topology.delay_queue(topology.DELAY_BUCKETS_MS[0])] = 3
+        depths[topology.wait_queue(0)] = 3
         queues = assemble(depths, 2, (1, 5, 6))
         assert queues.send.model_dump() == {"waiting": 5, "active": 1, "completed": 5,
                                             "failed": 6}

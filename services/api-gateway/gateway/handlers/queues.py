@@ -89,7 +89,7 @@ def assemble(
 ) -> Queues:
     """The per-role view of the raw depths and the database counts."""
     shard_and_delay = [topology.shard_queue(s) for s in range(shards)] + [
-        topology.delay_queue(b) for b in topology.DELAY_BUCKETS_MS
+        topology.wait_queue(level) for level in range(topology.WAIT_LEVELS)
     ]
     active, completed, failed = sends
     dead = depths.get(topology.DEAD_QUEUE)

@@ -2,8 +2,7 @@
 
 - A status above the current one moves the message there (``shared.store.transition``): its
   timestamp is set, and so are the earlier ones still missing (a ``read`` without ``delivered``
-  sets ``deliveredAt`` too), in the same write. ``failed`` is terminal, with ``errorMessage``
-  from ``errors[0]``.
+  sets ``deliveredAt`` too). ``failed`` is terminal, with ``errorMessage`` from ``errors[0]``.
 - A status at or below the current one never changes the status, the version or the events; it
   only records its own timestamp when that differs (a late ``delivered`` after ``read`` replaces
   the ``deliveredAt`` that ``read`` implied). A duplicate therefore changes nothing.
@@ -112,11 +111,6 @@ async def _apply_once(
     target, current = TARGET[status.status], MessageStatus(doc["status"])
     if can_transition(current, target):
         fields, unset = _fields(status), None
-        # The earlier timestamps still missing ride in the same version-checked write: a real
-        # earlier status recorded meanwhile changes the version, so this one re-reads.
-        for earlier in IMPLIED.get(status.status, ()):
-            if doc.get(earlier) is None:
-                fields[earlier] = status.timestamp
         if not doc.get("whatsappMessageId"):  # matched by callback: Meta accepted it
             fields["whatsappMessageId"] = status.wamid
             unset = CLAIM_FIELDS
@@ -124,6 +118,9 @@ async def _apply_once(
                                outbox=ctx.outbox)
         if new is None:  # pragma: no cover - can_transition said yes
             return doc, "stale"
+        # Not in the transition itself: a late status's own timestamp is written without a
+        # version change, so only a write conditional on the field being empty is safe here.
+        await _fill_implied(ctx, new, status)
         log.info("status_applied", message_id=doc["_id"], status=target.value)
         return new, "applied"
     own = FIELD.get(status.status)

@@ -25,7 +25,9 @@ from shared.models import MessageStatus, SendMessage
 log = structlog.get_logger("relay.sender")
 
 NOT_CONNECTED = "WhatsApp account is not connected"
-BUSY_SECONDS = 0.5  # how long a command of an account with a full local queue waits aside
+# A command set aside because its account has enough in hand comes back when the commands in
+# hand would have been handled (at least BUSY_MIN_SECONDS, so a lone burst does not churn).
+BUSY_MIN_SECONDS, BUSY_MAX_SECONDS = 0.25, 30.0
 
 
 async def handle(cmd: SendMessage, headers: dict[str, Any], *, ctx: Context) -> None:
@@ -49,7 +51,7 @@ async def handle(cmd: SendMessage, headers: dict[str, Any], *, ctx: Context) -> 
             # Enough of this account's commands already wait for a send slot here: this one
             # waits in the delay queues (its slot kept), not in the prefetch, where it would
             # stand in front of other accounts' commands on the same shard.
-            await defer(ctx, cmd, cmd.whatsapp_account_id, until=ctx.clock() + BUSY_SECONDS,
+            await defer(ctx, cmd, cmd.whatsapp_account_id, until=ctx.clock() + _busy_wait(ctx),
                         reason="busy", headers=headers, planned=True)
             return
         ctx.active[cmd.whatsapp_account_id] += 1
@@ -99,13 +101,24 @@ async def _gated_send(
                     headers=headers, planned=True)
         return True  # keeps its slot: it comes back first
     async with ctx.semaphore:  # claim only when a call slot is free: a claim never idles
-        doc = await outcomes.claim(ctx, cmd.message_id)
-        if doc is None:
-            if pace is not None:
-                pace.window.cancel()
-            log.info("not_claimable")
-            return False
-        await _attempt(ctx, cmd, doc, account, pace)
+        started = time.monotonic()
+        try:
+            return await _claim_and_attempt(ctx, cmd, account, pace)
+        finally:
+            ctx.observe_slot(time.monotonic() - started)
+
+
+async def _claim_and_attempt(
+    ctx: Context, cmd: SendMessage, account: Account, pace: AccountPace | None
+) -> bool:
+    """Inside a send slot: claim, then one attempt; False if the message was not claimable."""
+    doc = await outcomes.claim(ctx, cmd.message_id)
+    if doc is None:
+        if pace is not None:
+            pace.window.cancel()
+        log.info("not_claimable")
+        return False
+    await _attempt(ctx, cmd, doc, account, pace)
     return True
 
 
@@ -149,6 +162,13 @@ async def _attempt(
     await outcomes.record_sent(ctx, doc, wamid, at)
     ctx.metrics.sends.labels("sent", "").inc()
     log.info("sent", wamid=wamid, attempts=doc.get("attempts"))
+
+
+def _busy_wait(ctx: Context) -> float:
+    """Seconds until the commands in hand (every account's) are through the send slots."""
+    in_hand = sum(ctx.active.values())
+    drain = in_hand * ctx.slot_seconds / ctx.settings.send_concurrency
+    return min(BUSY_MAX_SECONDS, max(BUSY_MIN_SECONDS, drain))
 
 
 async def _call(ctx: Context, account: Account, body: dict[str, Any]) -> str:
