@@ -4,7 +4,8 @@
   single-active-consumer, so each account's pacing lives in exactly one sender at a time.
 - ``relay.wait.<L>`` (topic, L = 0..WAIT_LEVELS-1) hold deferred commands in *binary delay
   levels*: the delay, in units of ``WAIT_UNIT_MS``, is written in binary into the routing key
-  (``1.0.1.….shard.3``, the highest level first), and level ``L`` sends a message whose bit is
+  (``1.0.1.shard.3``, level 0 first), the message enters at the level of its highest bit (a
+  short delay skips the long levels), and level ``L`` sends a message whose bit is
   1 through its quorum queue (TTL ``WAIT_UNIT_MS * 2^L``) and one whose bit is 0 straight on, to
   level ``L-1`` and finally to ``relay.wait.out``, which routes by the target at the end of the
   key (a shard, or the inbox). So every command comes back at its own time, never early, at most
@@ -71,8 +72,8 @@ def wait_route(delay_ms: float, target: str) -> tuple[str, str]:
     """Exchange and routing key that bring a message back to ``target`` after ``delay_ms``
     (rounded up to a unit, so never early)."""
     units = min(max(1, math.ceil(delay_ms / WAIT_UNIT_MS)), 2 ** WAIT_LEVELS - 1)
-    bits = format(units, f"0{WAIT_LEVELS}b")
-    return wait_exchange(WAIT_LEVELS - 1), ".".join(bits) + "." + target
+    bits = format(units, "b")[::-1]  # level 0 first; it enters at its highest level
+    return wait_exchange(len(bits) - 1), ".".join(bits) + "." + target
 
 
 def _dead_lettered(**extra: object) -> dict[str, object]:
@@ -130,7 +131,7 @@ async def _declare_wait_levels(
             "x-dead-letter-strategy": "at-least-once",
             "x-overflow": "reject-publish",  # at-least-once dead-lettering requires it
         })
-        position = "*." * (WAIT_LEVELS - 1 - level)  # the bits of the higher levels
+        position = "*." * level  # the bits of the lower levels come first in the key
         await queue.bind(exchange, routing_key=f"{position}1.#")
         await below.bind(exchange, routing_key=f"{position}0.#")
         levels[name] = exchange

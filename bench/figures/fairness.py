@@ -44,7 +44,10 @@ async def _probe(ctx: Context, tenant: Tenant) -> float:
         json={"whatsappAccountId": tenant.accounts[0]["_id"], "to": "+15559990000",
               "type": "Text", "content": "am I stuck behind the campaign?"},
     ) as response:
-        message_id = (await response.json())["data"]["id"]
+        body = await response.json()
+        if response.status != 202:
+            raise RuntimeError(f"the probe was refused: {response.status} {body}")
+        message_id = body["data"]["id"]
 
     async def sent() -> dict[str, Any] | None:
         return await ctx.stack.db.messages.find_one(

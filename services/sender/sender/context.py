@@ -49,6 +49,8 @@ class Context:
     # Commands of each account being handled past the plan (reading, waiting for a send slot,
     # sending): kept at the concurrency, so one account's burst never fills the prefetch.
     active: collections.Counter[str] = field(default_factory=collections.Counter)
+    # Commands of each account set aside (busy) and not back yet: the queue in front of the next.
+    aside: collections.Counter[str] = field(default_factory=collections.Counter)
     # Moving average of how long one attempt holds a send slot (claim, call, record), seconds.
     slot_seconds: float = 0.05
 

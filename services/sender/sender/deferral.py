@@ -18,6 +18,7 @@ from shared.models import Model
 NOT_BEFORE = topology.NOT_BEFORE
 PLANNED = "x-relay-planned"
 ATTEMPT = "x-relay-attempt"
+ASIDE = "x-relay-aside"  # set aside while its account had enough commands in hand
 # Waits up to this long are held in memory (a sub-bucket remainder); longer ones are deferred.
 HOLD_SECONDS = 0.1
 
@@ -32,12 +33,12 @@ def not_before(headers: dict[str, Any]) -> float:
 
 def relay_headers(headers: dict[str, Any]) -> dict[str, Any]:
     """Only Relay's own headers travel on (not the broker's ``x-death`` history)."""
-    return {k: v for k, v in headers.items() if k in (NOT_BEFORE, PLANNED, ATTEMPT)}
+    return {k: v for k, v in headers.items() if k in (NOT_BEFORE, PLANNED, ATTEMPT, ASIDE)}
 
 
 async def defer(
     ctx: Context, command: Model, account_id: str, *, until: float, reason: str,
-    headers: dict[str, Any] | None = None, planned: bool = False,
+    headers: dict[str, Any] | None = None, planned: bool = False, aside: bool = False,
 ) -> None:
     """Publish ``command`` to come back to its shard at ``until`` (confirmed before the ack)."""
     carried = relay_headers(headers or {})
@@ -46,6 +47,10 @@ async def defer(
         carried[PLANNED] = 1
     else:
         carried.pop(PLANNED, None)
+    if aside:
+        carried[ASIDE] = 1
+    else:
+        carried.pop(ASIDE, None)
     delay_ms = max(0.0, (until - ctx.clock()) * 1000)
     await ctx.broker.defer(ctx.route(account_id), command.to_json(), delay_ms=delay_ms,
                            headers=carried)

@@ -7,6 +7,7 @@ is deferred at broker speed; the claim comes only once the window has a place re
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -15,7 +16,7 @@ import structlog
 from sender import outcomes, payload
 from sender.accounts import Account
 from sender.context import Context, stored_seconds
-from sender.deferral import HOLD_SECONDS, PLANNED, defer, wait_or_defer
+from sender.deferral import ASIDE, HOLD_SECONDS, PLANNED, defer, wait_or_defer
 from sender.media import MediaRefused
 from sender.metrics import code_label
 from sender.pacing import AccountPace
@@ -46,13 +47,17 @@ async def handle(cmd: SendMessage, headers: dict[str, Any], *, ctx: Context) -> 
                 await defer(ctx, cmd, cmd.whatsapp_account_id, until=slot, reason="pacing",
                             headers=headers, planned=True)
                 return
+        if headers.get(ASIDE):
+            ctx.aside[cmd.whatsapp_account_id] = max(0, ctx.aside[cmd.whatsapp_account_id] - 1)
         busy = ctx.active[cmd.whatsapp_account_id] >= ctx.settings.send_concurrency
         if pace is not None and busy:
             # Enough of this account's commands already wait for a send slot here: this one
             # waits in the delay queues (its slot kept), not in the prefetch, where it would
             # stand in front of other accounts' commands on the same shard.
-            await defer(ctx, cmd, cmd.whatsapp_account_id, until=ctx.clock() + _busy_wait(ctx),
-                        reason="busy", headers=headers, planned=True)
+            await defer(ctx, cmd, cmd.whatsapp_account_id,
+                        until=ctx.clock() + _busy_wait(ctx, cmd.whatsapp_account_id),
+                        reason="busy", headers=headers, planned=True, aside=True)
+            ctx.aside[cmd.whatsapp_account_id] += 1
             return
         ctx.active[cmd.whatsapp_account_id] += 1
         try:
@@ -102,8 +107,14 @@ async def _gated_send(
         return True  # keeps its slot: it comes back first
     async with ctx.semaphore:  # claim only when a call slot is free: a claim never idles
         started = time.monotonic()
+        # Not cancellable half-way: a broker blip cancels the consumer's tasks, and a send
+        # cancelled after Meta accepted it, before its record, would be sent again.
+        attempt = asyncio.ensure_future(_claim_and_attempt(ctx, cmd, account, pace))
         try:
-            return await _claim_and_attempt(ctx, cmd, account, pace)
+            return await asyncio.shield(attempt)
+        except asyncio.CancelledError:
+            await attempt  # recorded first; the command is redelivered and dropped as Sent
+            raise
         finally:
             ctx.observe_slot(time.monotonic() - started)
 
@@ -164,10 +175,12 @@ async def _attempt(
     log.info("sent", wamid=wamid, attempts=doc.get("attempts"))
 
 
-def _busy_wait(ctx: Context) -> float:
-    """Seconds until the commands in hand (every account's) are through the send slots."""
-    in_hand = sum(ctx.active.values())
-    drain = in_hand * ctx.slot_seconds / ctx.settings.send_concurrency
+def _busy_wait(ctx: Context, account_id: str) -> float:
+    """Seconds until the account's commands ahead of this one — in hand, and set aside before
+    it — are through the send slots: set-aside commands come back one after another, in
+    order, instead of all together again and again."""
+    ahead = ctx.active[account_id] + ctx.aside[account_id]
+    drain = ahead * ctx.slot_seconds / ctx.settings.send_concurrency
     return min(BUSY_MAX_SECONDS, max(BUSY_MIN_SECONDS, drain))
 
 
