@@ -64,7 +64,8 @@ async def wait_or_defer(
     remaining = not_before(headers) - ctx.clock()
     if remaining > HOLD_SECONDS:
         await defer(ctx, command, account_id, until=not_before(headers), reason=reason,
-                    headers=headers, planned=bool(headers.get(PLANNED)))
+                    headers=headers, planned=bool(headers.get(PLANNED)),
+                    aside=bool(headers.get(ASIDE)))
         return False
     if remaining > 0:
         await ctx.sleep(remaining)

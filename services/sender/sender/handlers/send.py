@@ -26,8 +26,8 @@ from shared.models import MessageStatus, SendMessage
 log = structlog.get_logger("relay.sender")
 
 NOT_CONNECTED = "WhatsApp account is not connected"
-# A command set aside because its account has enough in hand comes back when the commands in
-# hand would have been handled (at least BUSY_MIN_SECONDS, so a lone burst does not churn).
+# A command set aside because its account has enough in hand comes back once the account's
+# commands ahead of it would be through the send slots (see _busy_wait), within these bounds.
 BUSY_MIN_SECONDS, BUSY_MAX_SECONDS = 0.25, 30.0
 
 
@@ -47,8 +47,10 @@ async def handle(cmd: SendMessage, headers: dict[str, Any], *, ctx: Context) -> 
                 await defer(ctx, cmd, cmd.whatsapp_account_id, until=slot, reason="pacing",
                             headers=headers, planned=True)
                 return
-        if headers.get(ASIDE):
-            ctx.aside[cmd.whatsapp_account_id] = max(0, ctx.aside[cmd.whatsapp_account_id] - 1)
+        if headers.get(ASIDE) and ctx.aside[cmd.whatsapp_account_id] > 0:
+            ctx.aside[cmd.whatsapp_account_id] -= 1  # back: one fewer ahead of the next
+            if not ctx.aside[cmd.whatsapp_account_id]:
+                del ctx.aside[cmd.whatsapp_account_id]
         busy = ctx.active[cmd.whatsapp_account_id] >= ctx.settings.send_concurrency
         if pace is not None and busy:
             # Enough of this account's commands already wait for a send slot here: this one
