@@ -26,6 +26,11 @@ from shared.models import MessageEvent, MessageStatus, can_transition, event_fro
 log = structlog.get_logger("relay.store")
 
 
+# A sender's claim on a Queued message (``sender.outcomes.claim``): dropped by every writer that
+# moves the message on.
+CLAIM_FIELDS = ["claimedBy", "claimedAt"]
+
+
 class VersionConflict(Exception):
     """The message changed since it was read; read it again and decide again."""
 

@@ -16,11 +16,10 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from sender.context import Context, to_datetime
 from shared.models import MessageStatus
-from shared.store import VersionConflict, transition
+from shared.store import CLAIM_FIELDS, VersionConflict, transition
 
 log = structlog.get_logger("relay.sender")
 
-CLAIM_FIELDS = ["claimedBy", "claimedAt"]
 
 
 async def claim(ctx: Context, message_id: str) -> dict[str, Any] | None:

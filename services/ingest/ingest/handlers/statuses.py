@@ -25,7 +25,7 @@ import structlog
 from ingest.context import Context
 from ingest.parse import StatusUpdate
 from shared.models import TERMINAL, MessageStatus, can_transition
-from shared.store import VersionConflict, transition
+from shared.store import CLAIM_FIELDS, VersionConflict, transition
 
 log = structlog.get_logger("relay.ingest.statuses")
 
@@ -36,7 +36,6 @@ TARGET = {
 FIELD = {"sent": "sentAt", "delivered": "deliveredAt", "read": "readAt"}
 IMPLIED = {"sent": (), "delivered": ("sentAt",), "read": ("sentAt", "deliveredAt")}
 MAX_CONFLICTS = 20
-CLAIM_FIELDS = ["claimedBy", "claimedAt"]
 
 
 async def apply(items: list[StatusUpdate], ctx: Context) -> None:
