@@ -3,8 +3,10 @@
 A record ``{_id: "<userId>:<key>", requestHash, status, body, createdAt}`` is inserted *before*
 the work, as ``in_progress``, so two concurrent repeats cannot both run: the loser sees the
 record and answers 409. When the work answers, the record keeps the answer for 24 h; when it
-fails, the record is removed so that a retry runs again. Records older than 24 h count as absent
-(the embedded server may not expire TTL indexes).
+fails (an exception, a 5xx or a 429: nothing was decided), the record is removed so that a retry
+runs again; a 4xx refusal is an answer like any other and is kept, so a repeat gets the same
+refusal even when the state behind it changed meanwhile (an account connected again, a new UTC
+day). Records older than 24 h count as absent (the embedded server may not expire TTL indexes).
 """
 
 from __future__ import annotations
@@ -144,13 +146,19 @@ class Idempotency:
 Work = Callable[[], Awaitable[Answer]]
 
 
+def is_final(answer: Answer) -> bool:
+    """Whether ``answer`` is the one every repeat gets: a success or a 4xx refusal. A 5xx or a
+    429 decided nothing (the request may succeed when retried), so it is not kept."""
+    return answer.status < 500 and answer.status != 429
+
+
 async def run_once(
     store: Idempotency, record_id: str, digest: str, work: Work,
-    *, keep: Callable[[Answer], bool] = lambda answer: answer.status < 300,
+    *, keep: Callable[[Answer], bool] = is_final,
 ) -> tuple[Answer, bool]:
     """Run ``work`` at most once per record; return its answer and whether it was a replay.
 
-    Answers ``keep`` refuses (by default every failure) are not stored: a repeat runs again.
+    Answers ``keep`` refuses (by default a 5xx or a 429) are not stored: a repeat runs again.
     """
     stored = await store.begin(record_id, digest)
     if stored is not None:

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from gateway import keys
 from shared.db import Database
 from tests.integration.gateway.conftest import Client
 
@@ -62,12 +63,31 @@ class TestIdempotencyKey:
             if status == 409:
                 assert "in progress" in answer["message"]
 
-    async def test_refusals_are_not_kept(self, api: Client, db: Database) -> None:
+    async def test_a_refusal_is_the_first_answer(self, api: Client, db: Database) -> None:
+        """A 4xx is an answer: the repeat gets it again although the account is connected
+        meanwhile, and nothing is created."""
+        account = api.tenant.account_id
+        await db.accounts.update_one({"_id": account}, {"$set": {"status": "Disconnected"}})
+        body = {"whatsappAccountId": account, "to": "+15551234567", "type": "Text",
+                "content": "x"}
+        first = await api.call("POST", "/messages", json=body, **keyed("refused-once"))
+        assert first[0] == 400 and first[1]["code"] == "WHATSAPP_ACCOUNT_NOT_CONNECTED"
+        await db.accounts.update_one({"_id": account}, {"$set": {"status": "Connected"}})
+        api.http.server.app[keys.ACCEPTOR].accounts.forget(account)
+        assert (await api.send())[0] == 202  # the account does accept again
+        again = await api.call("POST", "/messages", json=body, **keyed("refused-once"))
+        assert again == first
+        assert await db.messages.count_documents({"content": "x"}) == 0
+
+    async def test_a_refused_body_is_kept_under_its_key(self, api: Client) -> None:
         bad = {"whatsappAccountId": api.tenant.account_id, "to": "123", "type": "Text",
                "content": "x"}
-        status, _ = await api.call("POST", "/messages", json=bad, **keyed("fix-me"))
-        assert status == 400
-        assert await db.idempotency.count_documents({}) == 0
+        first = await api.call("POST", "/messages", json=bad, **keyed("fix-me"))
+        assert first[0] == 400
+        assert await api.call("POST", "/messages", json=bad, **keyed("fix-me")) == first
+        fixed = {**bad, "to": "+15551234567"}
+        status, answer = await api.call("POST", "/messages", json=fixed, **keyed("fix-me"))
+        assert status == 409 and "different request" in answer["message"]
 
     async def test_records_older_than_a_day_count_as_absent(self, api: Client,
                                                             db: Database) -> None:
