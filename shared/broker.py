@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import aio_pika
 import structlog
@@ -43,6 +43,25 @@ class Requeue(Exception):
 
 
 Handler = Callable[[Any, AbstractIncomingMessage], Awaitable[None]]
+Body = BaseModel | dict[str, Any] | bytes
+
+
+class PublisherPort(Protocol):
+    """A confirmed publish, exactly as :meth:`Broker.publish` takes it (the port services use)."""
+
+    async def publish(
+        self, exchange: str, routing_key: str, body: Body, *,
+        headers: dict[str, Any] | None = None, message_id: str | None = None,
+        mandatory: bool = True, timeout: float = 10.0,
+    ) -> None: ...
+
+
+class DeferrerPort(PublisherPort, Protocol):
+    """A confirmed publish and a deferral through the delay levels (:meth:`Broker.defer`)."""
+
+    async def defer(
+        self, routing_key: str, body: bytes, *, delay_ms: float, headers: dict[str, Any]
+    ) -> None: ...
 
 
 class Broker:
@@ -79,7 +98,7 @@ class Broker:
         self,
         exchange: str,
         routing_key: str,
-        body: BaseModel | dict[str, Any] | bytes,
+        body: Body,
         *,
         headers: dict[str, Any] | None = None,
         message_id: str | None = None,
@@ -98,7 +117,7 @@ class Broker:
             raise PublishError(f"publish to {exchange}/{routing_key} failed: {exc!r}") from exc
 
     async def publish_to_queue(
-        self, queue: str, body: BaseModel | dict[str, Any] | bytes, *,
+        self, queue: str, body: Body, *,
         headers: dict[str, Any] | None = None, timeout: float = 10.0,
     ) -> None:
         """Publish straight to the queue named ``queue`` (the default exchange), with confirms."""
@@ -200,7 +219,7 @@ class Broker:
             self._connection = None
 
 
-def _encode(body: BaseModel | dict[str, Any] | bytes) -> bytes:
+def _encode(body: Body) -> bytes:
     """A message body as JSON bytes (bytes pass through unchanged)."""
     if isinstance(body, BaseModel):
         return body.model_dump_json(by_alias=True, exclude_none=True).encode()

@@ -10,8 +10,9 @@ import asyncio
 import io
 import uuid
 import zipfile
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 # The seed's types: images, videos, audio, documents.
 EXTENSIONS: dict[str, str] = {
@@ -180,6 +181,14 @@ def _write_atomic(path: Path, data: bytes) -> None:
     tmp.replace(path)
 
 
+class _S3Client(Protocol):
+    """The few calls of an aioboto3 S3 client that the store makes (aioboto3 ships no types)."""
+
+    async def put_object(self, **kwargs: Any) -> Any: ...
+    async def get_object(self, **kwargs: Any) -> Any: ...
+    async def head_object(self, **kwargs: Any) -> Any: ...
+
+
 class S3MediaStore:
     """An S3 bucket (any S3-compatible endpoint) through aioboto3."""
 
@@ -190,8 +199,8 @@ class S3MediaStore:
         self.bucket = bucket
         self._prefix = prefix.strip("/")
         self._endpoint = endpoint_url
-        self._client: object | None = None
-        self._exit: object | None = None
+        self._client: _S3Client | None = None
+        self._exit: AbstractAsyncContextManager[Any] | None = None
 
     async def start(self) -> None:
         import aioboto3
@@ -204,13 +213,19 @@ class S3MediaStore:
     def _key(self, key: str) -> str:
         return f"{self._prefix}/{key}" if self._prefix else key
 
+    @property
+    def _s3(self) -> _S3Client:
+        if self._client is None:
+            raise RuntimeError("S3MediaStore used before start()")
+        return self._client
+
     async def put(self, key: str, data: bytes, mime: str) -> None:
-        await self._client.put_object(  # type: ignore[attr-defined]
+        await self._s3.put_object(
             Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=mime
         )
 
     async def get(self, key: str) -> bytes:
-        response = await self._client.get_object(  # type: ignore[attr-defined]
+        response = await self._s3.get_object(
             Bucket=self.bucket, Key=self._key(key)
         )
         async with response["Body"] as stream:
@@ -218,7 +233,7 @@ class S3MediaStore:
 
     async def exists(self, key: str) -> bool:
         try:
-            await self._client.head_object(  # type: ignore[attr-defined]
+            await self._s3.head_object(
                 Bucket=self.bucket, Key=self._key(key)
             )
         except Exception:
@@ -227,7 +242,7 @@ class S3MediaStore:
 
     async def close(self) -> None:
         if self._exit is not None:
-            await self._exit.__aexit__(None, None, None)  # type: ignore[attr-defined]
+            await self._exit.__aexit__(None, None, None)
 
 
 async def open_store(media_store: str, *, data_dir: Path, endpoint_url: str | None) -> MediaStore:

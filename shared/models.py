@@ -197,8 +197,8 @@ def event_from_message(doc: dict[str, Any]) -> MessageEvent:
     kind = "message.received" if inbound and previous is None else EVENT_TYPES[status]
     return MessageEvent(
         event_id=f"{doc['_id']}:{doc['version']}",
-        type=kind,  # type: ignore[arg-type]
-        occurred_at=as_utc(doc.get("statusChangedAt") or doc["updatedAt"]),  # type: ignore[arg-type]
+        type=kind,
+        occurred_at=as_utc(doc.get("statusChangedAt") or doc["updatedAt"]),
         message_id=doc["_id"],
         user_id=doc["userId"],
         whatsapp_account_id=doc["whatsappAccountId"],

@@ -24,6 +24,7 @@ import zlib
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, ExchangeType
+from pamqp.common import FieldTable
 
 COMMANDS = "relay.commands"
 EVENTS = "relay.events"
@@ -76,28 +77,32 @@ def wait_route(delay_ms: float, target: str) -> tuple[str, str]:
     return wait_exchange(len(bits) - 1), ".".join(bits) + "." + target
 
 
-def _dead_lettered(**extra: object) -> dict[str, object]:
-    return {"x-queue-type": "quorum", "x-dead-letter-exchange": DLX, **extra}
+QUORUM: FieldTable = {"x-queue-type": "quorum"}
+EXCHANGES: dict[str, ExchangeType] = {
+    COMMANDS: ExchangeType.TOPIC, EVENTS: ExchangeType.TOPIC, SEND: ExchangeType.DIRECT,
+    WAIT_OUT: ExchangeType.TOPIC, REDELIVER: ExchangeType.DIRECT, DLX: ExchangeType.FANOUT,
+}
+
+
+def _dead_lettered(*, single_active: bool = False) -> FieldTable:
+    arguments: FieldTable = {**QUORUM, "x-dead-letter-exchange": DLX}
+    if single_active:
+        arguments["x-single-active-consumer"] = True
+    return arguments
 
 
 async def declare(channel: AbstractChannel, *, shards: int) -> dict[str, AbstractExchange]:
     """Declare every exchange, queue and binding (idempotent); return the exchanges by name."""
-    durable = {"durable": True}
     ex = {
-        COMMANDS: await channel.declare_exchange(COMMANDS, ExchangeType.TOPIC, **durable),
-        EVENTS: await channel.declare_exchange(EVENTS, ExchangeType.TOPIC, **durable),
-        SEND: await channel.declare_exchange(SEND, ExchangeType.DIRECT, **durable),
-        WAIT_OUT: await channel.declare_exchange(WAIT_OUT, ExchangeType.TOPIC, **durable),
-        REDELIVER: await channel.declare_exchange(REDELIVER, ExchangeType.DIRECT, **durable),
-        DLX: await channel.declare_exchange(DLX, ExchangeType.FANOUT, **durable),
+        name: await channel.declare_exchange(name, kind, durable=True)
+        for name, kind in EXCHANGES.items()
     }
-    quorum = {"x-queue-type": "quorum"}
-    dead = await channel.declare_queue(DEAD_QUEUE, durable=True, arguments=quorum)
+    dead = await channel.declare_queue(DEAD_QUEUE, durable=True, arguments=QUORUM)
     await dead.bind(ex[DLX])
     for shard in range(shards):
         queue = await channel.declare_queue(
             shard_queue(shard), durable=True,
-            arguments=_dead_lettered(**{"x-single-active-consumer": True}),
+            arguments=_dead_lettered(single_active=True),
         )
         await queue.bind(ex[SEND], routing_key=shard_key(shard))
         await queue.bind(ex[REDELIVER], routing_key=shard_key(shard))
@@ -108,9 +113,9 @@ async def declare(channel: AbstractChannel, *, shards: int) -> dict[str, Abstrac
     ex.update(await _declare_wait_levels(channel, ex[WAIT_OUT]))
     intake = await channel.declare_queue(INTAKE_QUEUE, durable=True, arguments=_dead_lettered())
     await intake.bind(ex[COMMANDS], routing_key="message.send")
-    await channel.declare_queue(REJECTED_QUEUE, durable=True, arguments={"x-queue-type": "quorum"})
+    await channel.declare_queue(REJECTED_QUEUE, durable=True, arguments=QUORUM)
     stats = await channel.declare_queue(
-        STATS_QUEUE, durable=True, arguments=_dead_lettered(**{"x-single-active-consumer": True})
+        STATS_QUEUE, durable=True, arguments=_dead_lettered(single_active=True)
     )
     await stats.bind(ex[EVENTS], routing_key="message.#")
     return ex
@@ -126,7 +131,7 @@ async def _declare_wait_levels(
         name = wait_exchange(level)
         exchange = await channel.declare_exchange(name, ExchangeType.TOPIC, durable=True)
         queue = await channel.declare_queue(wait_queue(level), durable=True, arguments={
-            "x-queue-type": "quorum", "x-message-ttl": WAIT_UNIT_MS * 2 ** level,
+            **QUORUM, "x-message-ttl": WAIT_UNIT_MS * 2 ** level,
             "x-dead-letter-exchange": below.name,
             "x-dead-letter-strategy": "at-least-once",
             "x-overflow": "reject-publish",  # at-least-once dead-lettering requires it
@@ -148,9 +153,11 @@ def all_queues(shards: int) -> list[str]:
     ]
 
 
-def persistent(body: bytes, **kwargs: object) -> aio_pika.Message:
+def persistent(
+    body: bytes, *, headers: FieldTable | None = None, message_id: str | None = None
+) -> aio_pika.Message:
     """A persistent JSON message."""
     return aio_pika.Message(
-        body, content_type="application/json",
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT, **kwargs,  # type: ignore[arg-type]
+        body, content_type="application/json", delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        headers=headers, message_id=message_id,
     )

@@ -168,13 +168,15 @@ def _media_store_ctx(given: MediaStore | None) -> Any:
 def _worker_ctx(*, park_after: float) -> Any:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         settings, db, broker = app[SETTINGS], app[DATABASE], app[PUBLISHER]
-        outbox = EventOutbox(db, broker)  # type: ignore[arg-type]
+        if not isinstance(broker, Broker):
+            raise TypeError("the inbox worker consumes the inbox: it needs a shared.broker.Broker")
+        outbox = EventOutbox(db, broker)
         fetcher = MediaFetcher(
             db=db, source=app[CLOUD], store=app[MEDIA_STORE],
             cipher=TokenCipher(settings.secret_key), max_bytes=settings.media_max_bytes,
             gateway_url=settings.gateway_url,
         )
-        worker = InboxWorker(db=db, broker=broker, outbox=outbox, media=fetcher,  # type: ignore[arg-type]
+        worker = InboxWorker(db=db, broker=broker, outbox=outbox, media=fetcher,
                              metrics=app[METRICS], park_after_seconds=park_after)
         task = asyncio.create_task(
             _start_worker(app[CONNECTED], broker, db, outbox, worker), name="ingest-worker"
@@ -183,8 +185,7 @@ def _worker_ctx(*, park_after: float) -> Any:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        if isinstance(broker, Broker):
-            await broker.cancel_consumers()
+        await broker.cancel_consumers()
         await worker.drained()
         await outbox.stop()
 
@@ -192,7 +193,8 @@ def _worker_ctx(*, park_after: float) -> Any:
 
 
 async def _start_worker(
-    connected: asyncio.Event, broker: Any, db: Database, outbox: EventOutbox, worker: InboxWorker
+    connected: asyncio.Event, broker: Broker, db: Database, outbox: EventOutbox,
+    worker: InboxWorker,
 ) -> None:
     await connected.wait()
     while True:

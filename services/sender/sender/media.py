@@ -111,8 +111,9 @@ async def vet(url: str, allowlist: Allowlist, resolve: Resolve = system_resolve)
     try:
         addresses = [str(literal)] if literal else await resolve(host, port)
     except OSError as exc:
-        reason = exc.strerror or exc
-        raise MediaRefused(f"mediaUrl host {host} does not resolve ({reason})") from exc
+        raise MediaRefused(
+            f"mediaUrl host {host} does not resolve ({exc.strerror or exc})"
+        ) from exc
     if not addresses:
         raise MediaRefused(f"mediaUrl host {host} does not resolve")
     ips = sorted((ipaddress.ip_address(a.split("%")[0]) for a in addresses),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from sender.media import FetchedMedia
+from shared.broker import DeferrerPort
 
 
 class CloudPort(Protocol):
@@ -19,16 +20,10 @@ class CloudPort(Protocol):
     ) -> str: ...
 
 
-class BrokerPort(Protocol):
-    """Publishing as the sender uses it (``shared.broker.Broker``)."""
+class BrokerPort(DeferrerPort, Protocol):
+    """Publishing and deferring as the sender uses it (``shared.broker.Broker``)."""
 
     shards: int
-
-    async def publish(self, exchange: str, routing_key: str, body: Any, **kwargs: Any) -> None: ...
-
-    async def defer(
-        self, routing_key: str, body: bytes, *, delay_ms: float, headers: dict[str, Any]
-    ) -> None: ...
 
 
 class FetcherPort(Protocol):
