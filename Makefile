@@ -53,6 +53,7 @@ chaos: install
 
 lint: install
 	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/mypy
 
 typecheck: install
 	@$(VENV)/bin/mypy
