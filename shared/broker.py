@@ -12,11 +12,13 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import aio_pika
 import structlog
 from aio_pika.abc import (
+    AbstractChannel,
     AbstractExchange,
     AbstractIncomingMessage,
     AbstractQueue,
@@ -43,6 +45,25 @@ class Requeue(Exception):
 
 
 Handler = Callable[[Any, AbstractIncomingMessage], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """One consumer on its own channel, as :meth:`Broker.consume` started it."""
+
+    queue: AbstractQueue
+    tag: str
+    channel: AbstractChannel
+
+    async def cancel(self) -> None:
+        """``basic.cancel``: no new deliveries; those in hand can still be acked."""
+        with contextlib.suppress(Exception):
+            await self.queue.cancel(self.tag)
+
+    async def close(self) -> None:
+        """Close the channel: deliveries never acked go back to the queue."""
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.channel.close(), 5)
 Body = BaseModel | dict[str, Any] | bytes
 
 
@@ -72,7 +93,7 @@ class Broker:
         self.shards = shards
         self._connection: AbstractRobustConnection | None = None
         self._exchanges: dict[str, AbstractExchange] = {}
-        self._consumers: list[tuple[AbstractQueue, str]] = []
+        self._consumers: list[Subscription] = []
         self._publisher: Any = None
 
     async def connect(self, *, timeout: float = 10.0) -> None:
@@ -147,7 +168,7 @@ class Broker:
         *,
         model: Any,
         prefetch: int,
-    ) -> None:
+    ) -> Subscription:
         """Consume ``queue_name`` on its own channel, dispatching validated payloads."""
         channel = await self.connection.channel()
         await channel.set_qos(prefetch_count=prefetch)
@@ -160,7 +181,15 @@ class Broker:
             await self._dispatch(message, adapter, handler, queue_name)
 
         tag = await queue.consume(on_message)
-        self._consumers.append((queue, tag))
+        subscription = Subscription(queue, tag, channel)
+        self._consumers.append(subscription)
+        return subscription
+
+    async def unsubscribe(self, subscription: Subscription) -> None:
+        """Cancel one consumer (its channel stays open for the acks of what is in hand)."""
+        if subscription in self._consumers:
+            self._consumers.remove(subscription)
+        await subscription.cancel()
 
     async def _dispatch(
         self,
@@ -195,9 +224,8 @@ class Broker:
 
     async def cancel_consumers(self) -> None:
         """Stop taking new deliveries (graceful shutdown starts here)."""
-        for queue, tag in self._consumers:
-            with contextlib.suppress(Exception):
-                await queue.cancel(tag)
+        for subscription in self._consumers:
+            await subscription.cancel()
         self._consumers.clear()
 
     async def queue_depth(self, queue_name: str) -> int | None:
