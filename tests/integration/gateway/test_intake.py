@@ -146,14 +146,49 @@ class TestRejected:
         assert len(await bus.drain(topology.REJECTED_QUEUE)) == 1
 
 
+class TestRefusedLikeHttp:
+    """A command missing userId or idempotencyKey, of an unknown type or with an unknown field
+    is refused as HTTP refuses it: parked with a reason naming the field, and announced."""
+
+    async def test_each_is_parked_with_the_field_named(self, bus: Bus, alice: Tenant,
+                                                       db: Database) -> None:
+        no_user = command(alice, "no-user")
+        del no_user["userId"]
+        no_key = command(alice, "")
+        del no_key["idempotencyKey"]
+        for body in (no_user, no_key, command(alice, "odd-type", type="Sticker"),
+                     command(alice, "extra", priority="high")):
+            await bus.command(body)
+        found: list[dict[str, Any]] = []
+
+        async def parked() -> list[dict[str, Any]]:
+            found.extend(await bus.drain(topology.REJECTED_QUEUE))
+            return found if len(found) >= 4 else []
+
+        await eventually(parked, message="four parked commands")
+        reasons = {p.get("idempotencyKey", p.get("userId") and "no-key"): p for p in found}
+        assert set(reasons) == {"no-user", "no-key", "odd-type", "extra"}
+        assert all(p["code"] == "VALIDATION_ERROR" for p in found)
+        assert "userId" in reasons["no-user"]["reason"]
+        assert "idempotencyKey" in reasons["no-key"]["reason"]
+        assert reasons["odd-type"]["reason"].startswith("type")
+        assert reasons["extra"]["reason"] == "priority: Unknown field"
+        await eventually(lambda: asyncio.sleep(0, result=len(
+            [e for e in bus.events if e["type"] == "message.rejected"]) >= 4))
+        rejected = [e for e in bus.events if e["type"] == "message.rejected"]
+        assert {e["idempotencyKey"] for e in rejected} == {"no-user", None, "odd-type", "extra"}
+        assert {e["userId"] for e in rejected} == {None, alice.user_id}
+        assert await db.messages.count_documents({}) == 0
+
+
 class TestPoison:
-    """Malformed bytes go to relay.dead; the consumer keeps running."""
+    """Bytes that are not a JSON object go to relay.dead; the consumer keeps running."""
 
     async def test_malformed_is_dead_lettered_and_intake_lives_on(
         self, bus: Bus, alice: Tenant, db: Database
     ) -> None:
         await bus.command(b"\x00not json at all")
-        await bus.command({"userId": alice.user_id})  # not the schema
+        await bus.command(b'["a", "list"]')  # JSON, not an object
         await bus.command(command(alice, "after-poison"))
         await eventually(lambda: db.messages.find_one({"idempotencyKey": "after-poison"}),
                          message="a valid command after poison")
