@@ -11,13 +11,24 @@ import ipaddress
 import os
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_APP_SECRET = "relay-dev-app-secret"
 DEV_VERIFY_TOKEN = "relay-dev-verify-token"
 DEV_SECRET_KEY = "relay-dev-secret-key-change-me"
+DEV_AMQP_USER = "guest"  # RabbitMQ's built-in user (guest/guest), the default RELAY_AMQP_URL's
+META_API_URL = "https://graph.facebook.com"
+ENVIRONMENTS = ("development", "production")
+NEW_SECRET_HINT = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
 
 
 class SettingsError(RuntimeError):
@@ -31,6 +42,9 @@ class Settings(BaseSettings):
         env_prefix="RELAY_", extra="ignore", frozen=True, populate_by_name=True
     )
 
+    env: str = Field(
+        "development", description="`development`, or `production`: built-in development "
+        "secrets are refused and an unset RELAY_WHATSAPP_API_URL means Meta's Graph API.")
     amqp_url: str = Field(
         "amqp://guest:guest@127.0.0.1:5672/", description="RabbitMQ URL (vhost included)."
     )
@@ -43,12 +57,15 @@ class Settings(BaseSettings):
     )
     s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint URL.")
     whatsapp_api_url: str | None = Field(
-        None, description="Cloud API base URL; unset means the built-in simulator."
+        None, description="Cloud API base URL; unset means the built-in simulator "
+        "(in production: https://graph.facebook.com)."
     )
     whatsapp_api_version: str = Field("v21.0", description="Graph API version, e.g. v21.0.")
     whatsapp_app_secret: str = Field(DEV_APP_SECRET, description="Meta app secret (webhooks).")
     whatsapp_verify_token: str = Field(DEV_VERIFY_TOKEN, description="Webhook handshake token.")
-    secret_key: str = Field(DEV_SECRET_KEY, description="Key that encrypts access tokens.")
+    secret_key: str = Field(
+        DEV_SECRET_KEY, description="Keys that encrypt access tokens, comma-separated, newest "
+        "first: the newest encrypts, any decrypts (`relay admin rotate-tokens` re-encrypts).")
     media_max_bytes: int = Field(
         10 * 1024 * 1024,
         gt=0,
@@ -95,6 +112,26 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("env")
+    @classmethod
+    def _check_env(cls, value: str) -> str:
+        if value.strip().lower() not in ENVIRONMENTS:
+            raise ValueError("must be development or production")
+        return value.strip().lower()
+
+    @field_validator("secret_key")
+    @classmethod
+    def _check_secret_key(cls, value: str) -> str:
+        if not [key for key in value.split(",") if key.strip()]:
+            raise ValueError("must hold at least one key")
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_development_secrets(self) -> Settings:
+        if problems := production_problems(self):
+            raise ValueError("\n  ".join(problems))
+        return self
+
     @field_validator("amqp_url")
     @classmethod
     def _check_amqp(cls, value: str) -> str:
@@ -139,9 +176,26 @@ class Settings(BaseSettings):
         return value
 
     @property
+    def production(self) -> bool:
+        """True under ``RELAY_ENV=production``."""
+        return self.env == "production"
+
+    @property
+    def uses_simulator(self) -> bool:
+        """True when sends go to the built-in simulator (never in production)."""
+        return self.whatsapp_api_url is None and not self.production
+
+    @property
     def cloud_api_url(self) -> str:
-        """The Cloud API base: the configured one, or the local simulator."""
-        return (self.whatsapp_api_url or f"http://127.0.0.1:{self.sim_port}").rstrip("/")
+        """The Cloud API base: the configured one, else Meta's in production, else the simulator."""
+        if self.whatsapp_api_url:
+            return self.whatsapp_api_url.rstrip("/")
+        return META_API_URL if self.production else f"http://127.0.0.1:{self.sim_port}"
+
+    @property
+    def secret_keys(self) -> list[str]:
+        """``RELAY_SECRET_KEY`` split into its keys, newest first."""
+        return [key.strip() for key in self.secret_key.split(",") if key.strip()]
 
     @property
     def gateway_url(self) -> str:
@@ -167,6 +221,35 @@ class Settings(BaseSettings):
         )
 
 
+def production_problems(settings: Settings) -> list[str]:
+    """Why ``settings`` may not run in production (empty outside ``RELAY_ENV=production``): one
+    ``RELAY_<NAME>: …`` line per variable still holding a built-in development secret, with the
+    fix."""
+    if not settings.production:
+        return []
+    fix = f"set it to a long random value (e.g. `{NEW_SECRET_HINT}`)"
+    problems = []
+    for name, value, dev, how in (
+        ("RELAY_WHATSAPP_APP_SECRET", settings.whatsapp_app_secret, DEV_APP_SECRET,
+         "set it to your Meta app's secret (App settings > Basic)"),
+        ("RELAY_WHATSAPP_VERIFY_TOKEN", settings.whatsapp_verify_token, DEV_VERIFY_TOKEN,
+         fix + " and give Meta the same one when you subscribe the webhook"),
+    ):
+        if not value.strip() or value == dev:
+            problems.append(f"{name}: the built-in development value (or empty); {how}")
+    if DEV_SECRET_KEY in settings.secret_keys:
+        problems.append(
+            "RELAY_SECRET_KEY: holds the built-in development key; " + fix + " (tokens stored "
+            "under the old key: run `relay admin rotate-tokens` once with RELAY_ENV=development "
+            "and RELAY_SECRET_KEY=<new key>,<old key>)")
+    if urlsplit(settings.amqp_url).username == DEV_AMQP_USER:
+        problems.append("RELAY_AMQP_URL: uses RabbitMQ's built-in `guest` user; create a user "
+                        "for Relay and put its name and password in the URL")
+    if problems:
+        problems.insert(0, "RELAY_ENV: production refuses the built-in development secrets:")
+    return problems
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read settings from the environment; raise :class:`SettingsError` naming bad variables."""
     try:
@@ -174,8 +257,10 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         lines = []
         for error in exc.errors():
-            field = str(error["loc"][0]) if error["loc"] else "?"
-            lines.append(f"RELAY_{field.upper()}: {error['msg']}")
+            if not error["loc"]:  # a whole-model check: its lines name their variables
+                lines.append(error["msg"].removeprefix("Value error, "))
+                continue
+            lines.append(f"RELAY_{str(error['loc'][0]).upper()}: {error['msg']}")
         raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None
 
 
