@@ -10,6 +10,7 @@ import json
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from shared.logging import configure
@@ -24,29 +25,54 @@ SERVICE_MODULES = {
 }
 
 
+def relay_version() -> str:
+    """The installed package's version (``relay --version``)."""
+    try:
+        return version("relay")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="relay", description="Relay, a WhatsApp backend.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="relay", description="Relay, a WhatsApp backend. Settings come from RELAY_* "
+        "environment variables (see the README's configuration table).")
+    parser.add_argument("--version", action="version", version=f"relay {relay_version()}",
+                        help="print Relay's version and exit")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("up", help="run everything on embedded defaults until Ctrl-C")
     serve = sub.add_parser("serve", help="run one service in the foreground")
-    serve.add_argument("service", choices=["gateway", "sender", "ingest", "stats"])
+    serve.add_argument("service", choices=["gateway", "sender", "ingest", "stats"],
+                       help="the service to run (what a container runs)")
     sub.add_parser("sim", help="run the WhatsApp Cloud API simulator")
-    admin = sub.add_parser("admin", help="users and API keys").add_subparsers(
-        dest="admin_command", required=True
-    )
-    create_user = admin.add_parser("create-user", help="create a user and an all-scope key")
-    create_user.add_argument("name")
-    create_key = admin.add_parser("create-key", help="create an API key for a user")
-    create_key.add_argument("user_id")
-    create_key.add_argument("--scopes", required=True, help="comma-separated, e.g. messages:read")
+    _admin_parser(sub)
     stats = sub.add_parser("stats", help="statistics").add_subparsers(
-        dest="stats_command", required=True
+        dest="stats_command", required=True, metavar="ACTION"
     )
     stats.add_parser("rebuild", help="recompute every counter from the event log")
     dead = sub.add_parser("dead-letters", help="inspect or replay the dead-letter queue")
-    dead.add_argument("action", choices=["list", "replay"])
-    dead.add_argument("--limit", type=int, default=100)
+    dead.add_argument("action", choices=["list", "replay"],
+                      help="list: show dead letters, removing nothing; replay: send each back "
+                      "to the queue it died in")
+    dead.add_argument("--limit", type=int, default=100,
+                      help="handle at most this many dead letters (default: %(default)s)")
+    dead.add_argument("--dry-run", action="store_true",
+                      help="with replay: show what would be replayed, change nothing")
     return parser
+
+
+def _admin_parser(sub: Any) -> None:
+    admin = sub.add_parser("admin", help="users, API keys and stored secrets").add_subparsers(
+        dest="admin_command", required=True, metavar="ACTION"
+    )
+    create_user = admin.add_parser("create-user", help="create a user and an all-scope key")
+    create_user.add_argument("name", help="the user's display name")
+    create_key = admin.add_parser("create-key", help="create an API key for a user")
+    create_key.add_argument("user_id", help="the userId that create-user printed")
+    create_key.add_argument("--scopes", required=True, help="comma-separated, e.g. messages:read")
+    admin.add_parser(
+        "rotate-tokens", help="re-encrypt every stored access token with the newest key of "
+        "RELAY_SECRET_KEY (newest first, comma-separated); safe to run again")
 
 
 def run_until_signal(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
@@ -84,6 +110,9 @@ async def _with_db(settings: Settings, work: Callable[[Any], Awaitable[Any]]) ->
 def _admin(args: argparse.Namespace, settings: Settings) -> None:
     from relay import admin
 
+    if args.admin_command == "rotate-tokens":
+        _rotate_tokens(settings)
+        return
     if args.admin_command == "create-user":
         result = asyncio.run(_with_db(settings, lambda db: admin.create_user(db, args.name)))
     else:
@@ -92,6 +121,25 @@ def _admin(args: argparse.Namespace, settings: Settings) -> None:
             _with_db(settings, lambda db: admin.create_key(db, args.user_id, scopes))
         )
     print(json.dumps(result))
+
+
+def _rotate_tokens(settings: Settings) -> None:
+    from relay.rotation import rotate_tokens
+    from shared.secrets import TokenCipher
+
+    cipher = TokenCipher(settings.secret_key)
+
+    def progress(done: int) -> None:
+        print(f"\r  {done} accounts checked", end="", file=sys.stderr, flush=True)
+
+    report = asyncio.run(_with_db(settings, lambda db: rotate_tokens(db, cipher,
+                                                                     progress=progress)))
+    print(file=sys.stderr)
+    print(json.dumps(report.as_json()))
+    if report.unreadable:
+        sys.exit(f"relay: {len(report.unreadable)} token(s) open with no key of "
+                 "RELAY_SECRET_KEY (accounts listed under unreadable): add the key they were "
+                 "stored with, after the newest, and run again")
 
 
 def _stats(settings: Settings) -> None:
@@ -108,8 +156,15 @@ def _stats(settings: Settings) -> None:
 def _dead_letters(args: argparse.Namespace, settings: Settings) -> None:
     from relay.deadletters import list_dead, replay_dead
 
-    work = list_dead if args.action == "list" else replay_dead
-    result = asyncio.run(work(settings, limit=args.limit))
+    if args.dry_run and args.action != "replay":
+        sys.exit("relay: --dry-run goes with replay (list never changes anything)")
+    if args.limit < 1:
+        sys.exit("relay: --limit must be at least 1")
+    result: Any
+    if args.action == "list":
+        result = asyncio.run(list_dead(settings, limit=args.limit))
+    else:
+        result = asyncio.run(replay_dead(settings, limit=args.limit, dry_run=args.dry_run))
     print(json.dumps(result, indent=2, default=str))
 
 

@@ -4,7 +4,8 @@
 ``basic.get``. Listing puts every message back (nack with requeue) once all are collected, so
 nothing is seen twice; replaying republishes each body, with its own headers but without the
 broker's death history, to the queue it died in (``x-death[0].queue``), with confirms, and only
-then acknowledges it.
+then acknowledges it. A dry run (``replay --dry-run``) reports what a replay would do and puts
+every message back, as listing does.
 """
 
 from __future__ import annotations
@@ -36,8 +37,16 @@ async def list_dead(settings: Settings, *, limit: int) -> list[dict[str, Any]]:
     return shown
 
 
-async def replay_dead(settings: Settings, *, limit: int) -> dict[str, Any]:
-    """Republish up to ``limit`` dead letters to the queues they died in; ack each after."""
+async def replay_dead(
+    settings: Settings, *, limit: int, dry_run: bool = False
+) -> dict[str, Any]:
+    """Republish up to ``limit`` dead letters to the queues they died in; ack each after.
+
+    With ``dry_run``, nothing is published or removed: the answer says what would be replayed
+    (``wouldReplay``, ``byQueue``, ``skipped`` and each message as :func:`describe` shows it).
+    """
+    if dry_run:
+        return await _plan_replay(settings, limit=limit)
     replayed: dict[str, int] = {}
     skipped = 0
     async with _channel(settings) as channel:
@@ -55,6 +64,21 @@ async def replay_dead(settings: Settings, *, limit: int) -> dict[str, Any]:
             await message.ack()
             replayed[queue] = replayed.get(queue, 0) + 1
     return {"replayed": sum(replayed.values()), "byQueue": replayed, "skipped": skipped}
+
+
+async def _plan_replay(settings: Settings, *, limit: int) -> dict[str, Any]:
+    """What :func:`replay_dead` would do with up to ``limit`` dead letters; every one put back."""
+    async with _channel(settings) as channel:
+        messages = await _collect(channel, limit)
+        shown = [describe(m) for m in messages]
+        for message in messages:
+            await message.nack(requeue=True)
+    by_queue: dict[str, int] = {}
+    for item in shown:
+        if item["queue"] is not None:
+            by_queue[item["queue"]] = by_queue.get(item["queue"], 0) + 1
+    return {"dryRun": True, "wouldReplay": sum(by_queue.values()), "byQueue": by_queue,
+            "skipped": len(shown) - sum(by_queue.values()), "messages": shown}
 
 
 def describe(message: AbstractIncomingMessage) -> dict[str, Any]:

@@ -133,7 +133,7 @@ def up(settings: Settings) -> None:
         settings = load_settings(**{**settings.model_dump(), "mongodb_url": mongo.url})
     if settings.amqp_url.startswith("amqp://guest:guest@127.0.0.1:5672"):
         embedded.ensure_rabbitmq()
-    sim = settings.whatsapp_api_url is None
+    sim = settings.uses_simulator
     supervisor = Supervisor(env_for(settings), log_dir)
     stop = {"now": False}
 

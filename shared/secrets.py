@@ -1,4 +1,5 @@
-"""Secrets at rest: access tokens encrypted with ``RELAY_SECRET_KEY``, API keys hashed."""
+"""Secrets at rest: access tokens encrypted with ``RELAY_SECRET_KEY`` (rotatable), API keys
+hashed."""
 
 from __future__ import annotations
 
@@ -7,28 +8,60 @@ import hashlib
 import hmac
 import secrets
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 API_KEY_PREFIX = "rk_"
 
 
 class TokenCipher:
-    """Fernet (AES-128-CBC + HMAC) keyed by a SHA-256 of the configured secret key."""
+    """Fernet (AES-128-CBC + HMAC) keyed by a SHA-256 of each configured secret key.
+
+    ``secret_key`` may list several keys, comma-separated, newest first (``RELAY_SECRET_KEY``
+    rotation): :meth:`encrypt` uses the newest, :meth:`decrypt` accepts any, :meth:`rotate`
+    re-encrypts a stored token under the newest.
+    """
 
     def __init__(self, secret_key: str) -> None:
-        digest = hashlib.sha256(secret_key.encode()).digest()
-        self._fernet = Fernet(base64.urlsafe_b64encode(digest))
+        keys = [key.strip() for key in secret_key.split(",") if key.strip()]
+        if not keys:
+            raise ValueError("RELAY_SECRET_KEY holds no key")
+        self._newest = _fernet(keys[0])
+        self._any = MultiFernet([_fernet(key) for key in keys])
 
     def encrypt(self, token: str) -> str:
-        return self._fernet.encrypt(token.encode()).decode()
+        """``token`` encrypted under the newest key."""
+        return self._newest.encrypt(token.encode()).decode()
 
     def decrypt(self, stored: str) -> str:
+        """The plaintext of ``stored``, encrypted under any of the keys."""
         try:
-            return self._fernet.decrypt(stored.encode()).decode()
+            return self._any.decrypt(stored.encode()).decode()
         except InvalidToken as exc:
             raise ValueError(
-                "stored access token cannot be decrypted with RELAY_SECRET_KEY"
+                "stored access token cannot be decrypted with any key of RELAY_SECRET_KEY"
             ) from exc
+
+    def is_current(self, stored: str) -> bool:
+        """True when ``stored`` is already encrypted under the newest key."""
+        try:
+            self._newest.decrypt(stored.encode())
+        except InvalidToken:
+            return False
+        return True
+
+    def rotate(self, stored: str) -> str:
+        """``stored`` re-encrypted under the newest key (``ValueError`` if no key opens it)."""
+        try:
+            return self._any.rotate(stored.encode()).decode()
+        except InvalidToken as exc:
+            raise ValueError(
+                "stored access token cannot be decrypted with any key of RELAY_SECRET_KEY"
+            ) from exc
+
+
+def _fernet(secret_key: str) -> Fernet:
+    digest = hashlib.sha256(secret_key.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
 
 
 def new_api_key() -> str:
