@@ -17,6 +17,7 @@ from sender.pacing import WINDOW_SECONDS, AccountPace, Clock, Pacer
 from sender.ports import BrokerPort, CloudPort, FetcherPort
 from shared.db import Database
 from shared.media import MediaStore
+from shared.messages import MessageStore
 from shared.models import MessageStatus
 from shared.settings import Settings
 from shared.store import EventOutbox
@@ -38,6 +39,7 @@ class Context:
     store: MediaStore
     fetcher: FetcherPort
     accounts: Accounts
+    messages: MessageStore
     pacer: Pacer
     metrics: SenderMetrics
     clock: Clock

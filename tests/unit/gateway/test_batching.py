@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from gateway.batching import Batcher
+from shared.batching import Batcher
 
 pytestmark = pytest.mark.unit
 

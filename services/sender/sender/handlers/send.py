@@ -15,12 +15,13 @@ import structlog
 
 from sender import outcomes, payload
 from sender.accounts import Account
-from sender.context import Context, stored_seconds
+from sender.context import Context
 from sender.deferral import ASIDE, HOLD_SECONDS, PLANNED, defer, wait_or_defer
 from sender.media import MediaRefused
 from sender.metrics import code_label
 from sender.pacing import AccountPace
 from shared.cloudapi import CloudApiError, ErrorClass
+from shared.messages import Message
 from shared.models import MessageStatus, SendMessage
 
 log = structlog.get_logger("relay.sender")
@@ -79,19 +80,19 @@ async def _send_or_settle(
     pace: AccountPace | None,
 ) -> bool:
     """Send the message if it should go now; False if it did not use its pacing slot."""
-    doc = await ctx.db.messages.find_one({"_id": cmd.message_id})
-    if doc is None or doc.get("status") != MessageStatus.QUEUED:
-        log.info("not_sendable", status=doc and doc.get("status"))
+    message = await ctx.messages.get(cmd.message_id)
+    if message is None or message.status != MessageStatus.QUEUED:
+        log.info("not_sendable", status=message and message.status)
         return False
-    scheduled = _scheduled_at(doc)
+    scheduled = message.scheduled_seconds
     if scheduled is not None and scheduled - ctx.clock() > HOLD_SECONDS:
         await defer(ctx, cmd, cmd.whatsapp_account_id, until=scheduled, reason="scheduled")
         return False
     if account is None or not account.connected:
-        await outcomes.record_failed(ctx, doc, NOT_CONNECTED)
+        await outcomes.record_failed(ctx, message, NOT_CONNECTED)
         ctx.metrics.sends.labels("failed", "not_connected").inc()
         return False
-    if pace is not None and (wait := pace.recipient_wait(doc["to"], ctx.clock())) > 0:
+    if pace is not None and (wait := pace.recipient_wait(message.to or "", ctx.clock())) > 0:
         await defer(ctx, cmd, cmd.whatsapp_account_id, until=ctx.clock() + wait,
                     reason="pair_limit")
         return False
@@ -125,13 +126,13 @@ async def _claim_and_attempt(
     ctx: Context, cmd: SendMessage, account: Account, pace: AccountPace | None
 ) -> bool:
     """Inside a send slot: claim, then one attempt; False if the message was not claimable."""
-    doc = await outcomes.claim(ctx, cmd.message_id)
-    if doc is None:
+    message = await outcomes.claim(ctx, cmd.message_id)
+    if message is None:
         if pace is not None:
             pace.window.cancel()
         log.info("not_claimable")
         return False
-    await _attempt(ctx, cmd, doc, account, pace)
+    await _attempt(ctx, cmd, message, account, pace)
     return True
 
 
@@ -148,33 +149,33 @@ async def _reserve(ctx: Context, pace: AccountPace) -> bool:
 
 
 async def _attempt(
-    ctx: Context, cmd: SendMessage, doc: dict[str, Any], account: Account,
+    ctx: Context, cmd: SendMessage, message: Message, account: Account,
     pace: AccountPace | None,
 ) -> None:
     """One Cloud API attempt of a claimed message, and its outcome."""
     try:
-        body = await payload.build(ctx, doc, account)
+        body = await payload.build(ctx, message, account)
         wamid = await _call(ctx, account, body)
     except MediaRefused as exc:
         _complete(ctx, pace)
-        await outcomes.record_failed(ctx, doc, str(exc))
+        await outcomes.record_failed(ctx, message, str(exc))
         ctx.metrics.sends.labels("failed", "media").inc()
         return
     except CloudApiError as exc:
         at = _complete(ctx, pace)
-        await _on_error(ctx, cmd, doc, account, pace, exc, at)
+        await _on_error(ctx, cmd, message, account, pace, exc, at)
         return
     except Exception as exc:  # a bug or bad data: give the claim back, the command dies
         at = _complete(ctx, pace)
-        await outcomes.release(ctx, doc, f"internal error: {type(exc).__name__}", at)
+        await outcomes.release(ctx, message, f"internal error: {type(exc).__name__}", at)
         raise
     except BaseException:
         _complete(ctx, pace)
         raise
     at = _complete(ctx, pace)
-    await outcomes.record_sent(ctx, doc, wamid, at)
+    await outcomes.record_sent(ctx, message, wamid, at)
     ctx.metrics.sends.labels("sent", "").inc()
-    log.info("sent", wamid=wamid, attempts=doc.get("attempts"))
+    log.info("sent", wamid=wamid, attempts=message.attempts)
 
 
 def _busy_wait(ctx: Context, account_id: str) -> float:
@@ -206,19 +207,19 @@ def _complete(ctx: Context, pace: AccountPace | None) -> float:
 
 
 async def _on_error(
-    ctx: Context, cmd: SendMessage, doc: dict[str, Any], account: Account,
+    ctx: Context, cmd: SendMessage, message: Message, account: Account,
     pace: AccountPace | None, exc: CloudApiError, at: float,
 ) -> None:
     reason = exc.readable()
     label = code_label(exc.code, network=exc.http_status is None)
-    attempts = int(doc.get("attempts") or 1)
+    attempts = message.attempts or 1
     log.warning("send_error", error=reason, kind=exc.kind.value, attempts=attempts)
     if exc.kind is ErrorClass.AUTH:
         await ctx.accounts.disconnect(account.id, reason)
-        await outcomes.record_failed(ctx, doc, f"{NOT_CONNECTED}: {reason}", at=at)
+        await outcomes.record_failed(ctx, message, f"{NOT_CONNECTED}: {reason}", at=at)
         ctx.metrics.sends.labels("failed", label).inc()
     elif exc.kind is ErrorClass.FINAL or attempts >= ctx.settings.max_attempts:
-        await outcomes.record_failed(ctx, doc, reason, at=at)
+        await outcomes.record_failed(ctx, message, reason, at=at)
         ctx.metrics.sends.labels("failed", label).inc()
     else:
         delay = ctx.settings.retry_base_seconds * 2 ** (attempts - 1)
@@ -227,14 +228,11 @@ async def _on_error(
             # then records the send; the retry re-reads the message and drops it if so.
             delay = max(delay, ctx.settings.send_in_doubt_seconds)
         if exc.kind is ErrorClass.PAIR_LIMIT and pace is not None:
-            pace.back_off_recipient(doc["to"], at + delay)
+            pace.back_off_recipient(message.to or "", at + delay)
         # Deferred first, released second: a crash in between leaves a stale claim, which the
         # sweeper reclaims; the other order could leave a Queued message with no command.
         await defer(ctx, cmd, account.id, until=at + delay, reason="retry")
-        await outcomes.release(ctx, doc, reason, at)
+        await outcomes.release(ctx, message, reason, at)
         ctx.metrics.sends.labels("retried", label).inc()
         ctx.metrics.retries.inc()
 
-
-def _scheduled_at(doc: dict[str, Any]) -> float | None:
-    return stored_seconds(doc.get("scheduledFor"))
