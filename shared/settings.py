@@ -17,6 +17,7 @@ from pydantic import (
     AliasChoices,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -104,6 +105,19 @@ class Settings(BaseSettings):
     api_rate_burst: int = Field(400, ge=1, description="Burst per API key.")
     outbox_sweep_seconds: float = Field(5.0, gt=0, description="Outbox sweep period.")
     claim_timeout_seconds: float = Field(60.0, gt=0, description="A claim older is reclaimed.")
+    shard_lease_renew_seconds: float = Field(
+        1.5, gt=0, le=60, description="How often a sender renews its send-shard leases.")
+    shard_lease_ttl_seconds: float = Field(
+        5.0, gt=0, le=300, description="A send-shard lease not renewed this long is taken over "
+        "by another sender; at least twice the renew interval.")
+
+    @field_validator("shard_lease_ttl_seconds")
+    @classmethod
+    def _check_lease_ttl(cls, value: float, info: ValidationInfo) -> float:
+        renew = info.data.get("shard_lease_renew_seconds")
+        if renew is not None and value < 2 * renew:
+            raise ValueError(f"must be at least twice RELAY_SHARD_LEASE_RENEW_SECONDS ({renew})")
+        return value
 
     @field_validator("media_fetch_allowlist", mode="before")
     @classmethod

@@ -1,8 +1,9 @@
 """The sender process: wiring (:func:`bootstrap`) and lifecycle (:func:`serve`).
 
-One consumer per send shard (single-active-consumer: one owner per account at a time), the
-sweeper, the event outbox, and health/metrics on ``RELAY_SENDER_PORT``. Shutdown stops taking
-commands, lets the sends in flight finish, then drains the outbox.
+A consumer on each send shard this process leases (``sender.shards``: shards spread over the
+running senders; single-active-consumer stays on as the second guard), the sweeper, the event
+outbox, and health/metrics on ``RELAY_SENDER_PORT``. Shutdown stops taking commands, lets the
+sends in flight finish, frees the leases, then drains the outbox.
 """
 
 from __future__ import annotations
@@ -23,17 +24,18 @@ from tenacity import AsyncRetrying, stop_after_delay, wait_exponential
 from sender.accounts import Accounts
 from sender.context import Context
 from sender.handlers import dispatch
+from sender.lease_store import MongoLeaseStore
+from sender.leases import ShardLeases
 from sender.media import MediaFetcher
 from sender.metrics import SenderMetrics
 from sender.pacing import Clock, Pacer
 from sender.ports import CloudPort, FetcherPort
+from sender.shards import BrokerShards, ShardKeeper
 from sender.sweeper import Sweeper
-from shared import topology
 from shared.broker import Broker
 from shared.cloudapi import CloudApi
 from shared.db import connect, ensure_indexes, ping
 from shared.media import MediaStore, open_store
-from shared.models import SenderCommand
 from shared.observability import serve_health
 from shared.secrets import TokenCipher
 from shared.settings import Settings
@@ -62,6 +64,7 @@ class SenderService:
         self.broker = Broker(settings.amqp_url, shards=settings.send_shards)
         self.ctx: Context | None = None
         self.sweeper: Sweeper | None = None
+        self.keeper: ShardKeeper | None = None
         self._owned: list[Any] = []
         self._in_flight = 0
         self._idle = asyncio.Event()
@@ -100,10 +103,20 @@ class SenderService:
         log.info("sender_started", process_id=self.process_id, shards=self.settings.send_shards)
 
     async def consume(self) -> None:
-        """Subscribe to every shard (active where this process is the single active consumer)."""
-        for shard in range(self.settings.send_shards):
-            await self.broker.consume(topology.shard_queue(shard), self._on_command,
-                                      model=SenderCommand, prefetch=PREFETCH_PER_SHARD)
+        """Take this process's share of the shard leases and consume those shards."""
+        assert self.ctx is not None
+        consumers = BrokerShards(
+            self.broker, self._on_command, prefetch=PREFETCH_PER_SHARD,
+            drain_seconds=self.settings.send_timeout_seconds + 5,
+            forget_account=self.ctx.pacer.forget)
+        leases = ShardLeases(MongoLeaseStore(self.ctx.db), sender=self.process_id,
+                             shards=self.settings.send_shards,
+                             ttl_seconds=self.settings.shard_lease_ttl_seconds)
+        self.keeper = ShardKeeper(
+            leases, consumers, renew_seconds=self.settings.shard_lease_renew_seconds,
+            ttl_seconds=self.settings.shard_lease_ttl_seconds,
+            on_owned=self.metrics.shards_owned.set)
+        await self.keeper.start()
 
     async def _on_command(self, command: Any, message: AbstractIncomingMessage) -> None:
         assert self.ctx is not None
@@ -122,6 +135,8 @@ class SenderService:
 
     async def stop(self) -> None:
         """Stop consuming, finish what is in flight, drain the outbox, close everything."""
+        if self.keeper is not None:
+            await self.keeper.close()
         await self.broker.cancel_consumers()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), self.settings.send_timeout_seconds + 5)

@@ -29,6 +29,7 @@ class SenderMetrics:
     in_flight: Gauge
     dead_letters: Gauge
     read_receipts: Counter
+    shards_owned: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> SenderMetrics:
@@ -50,4 +51,7 @@ class SenderMetrics:
                                registry=registry),
             read_receipts=Counter("relay_read_receipts_total", "Read receipts sent, by outcome.",
                                   ["outcome"], registry=registry),
+            shards_owned=Gauge("relay_sender_shards_owned",
+                               "Send shards this process leases and consumes.",
+                               registry=registry),
         )
