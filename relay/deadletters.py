@@ -19,12 +19,10 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
 from shared import topology
+from shared.headers import DEATH, DEATH_HEADERS, FIRST_DEATH_QUEUE, FIRST_DEATH_REASON
 from shared.settings import Settings
 
 IDLE_SECONDS = 1.0
-DEATH_HEADERS = ("x-death", "x-first-death-queue", "x-first-death-reason",
-                 "x-first-death-exchange", "x-last-death-queue", "x-last-death-reason",
-                 "x-last-death-exchange")
 
 
 async def list_dead(settings: Settings, *, limit: int) -> list[dict[str, Any]]:
@@ -91,7 +89,7 @@ def describe(message: AbstractIncomingMessage) -> dict[str, Any]:
         body = message.body.decode(errors="replace")
     return {
         "queue": origin_queue(message), "reason": _text(first.get("reason"))
-        or _text((message.headers or {}).get("x-first-death-reason")),
+        or _text((message.headers or {}).get(FIRST_DEATH_REASON)),
         "count": first.get("count"), "time": first.get("time"),
         "routingKeys": [_text(k) for k in first.get("routing-keys", [])],
         "messageId": message.message_id, "body": body,
@@ -103,12 +101,12 @@ def origin_queue(message: AbstractIncomingMessage) -> str | None:
     deaths = _deaths(message)
     if deaths and deaths[0].get("queue"):
         return _text(deaths[0]["queue"])
-    queue = (message.headers or {}).get("x-first-death-queue")
+    queue = (message.headers or {}).get(FIRST_DEATH_QUEUE)
     return _text(queue) if queue else None
 
 
 def _deaths(message: AbstractIncomingMessage) -> list[dict[str, Any]]:
-    deaths = (message.headers or {}).get("x-death")
+    deaths = (message.headers or {}).get(DEATH)
     return [d for d in deaths if isinstance(d, dict)] if isinstance(deaths, list) else []
 
 

@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from shared.headers import bearer
+
 
 class ErrorClass(StrEnum):
     RETRY = "retry"            # transient: back off and try again
@@ -91,7 +93,7 @@ class CloudApi:
     async def _call(self, method: str, url: str, token: str, **kwargs: Any) -> dict[str, Any]:
         if self._session is None:
             raise RuntimeError("CloudApi.start() was not awaited")
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = bearer(token)
         try:
             async with self._session.request(method, url, headers=headers, **kwargs) as response:
                 try:
@@ -164,7 +166,7 @@ class CloudApi:
         if not self.download_allowed(url):
             raise CloudApiError(f"media URL host {urlsplit(url).hostname!r} is not WhatsApp's; "
                                 "refused", http_status=400)
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = bearer(token)
         try:
             async with self._session.get(url, headers=headers) as response:
                 if response.status >= 400:

@@ -11,13 +11,13 @@ independently — and the sender's gate stays the one exact rule.
 
 from __future__ import annotations
 
-import math
 import time
 from collections import deque
 from collections.abc import Iterable
 
 from shared import topology
 from shared.broker import Broker
+from shared.headers import NOT_BEFORE, not_before_ms
 from shared.models import SendMessage
 
 WINDOW_SECONDS = 60.0
@@ -73,6 +73,6 @@ async def publish_send(
     slot = planner.plan(now) if planner is not None else now
     if slot - now > AHEAD_SECONDS:
         await broker.defer(route, command.to_json(), delay_ms=(slot - now) * 1000,
-                           headers={topology.NOT_BEFORE: math.ceil(slot * 1000)})
+                           headers={NOT_BEFORE: not_before_ms(slot)})
         return
     await broker.publish(topology.SEND, route, command, message_id=message_id)

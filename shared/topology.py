@@ -44,8 +44,6 @@ STATS_QUEUE = "relay.events.stats"
 # longer wait comes back at the most and is deferred again for the rest).
 WAIT_UNIT_MS = 50
 WAIT_LEVELS = 20
-# Epoch milliseconds before which a deferred command is not handled (re-deferred if early).
-NOT_BEFORE = "x-relay-not-before"
 
 
 def shard_of(account_id: str, shards: int) -> int:

@@ -17,6 +17,7 @@ from gateway import keys
 from gateway.errors import ApiError, Handler
 from gateway.spec import operation_of
 from shared.db import Database
+from shared.headers import AUTHORIZATION, bearer_token
 from shared.secrets import hash_api_key
 
 PUBLIC_PATHS = frozenset({"/api/v1/asyncapi.json", "/api/v1/openapi.json"})
@@ -60,11 +61,7 @@ class Authenticator:
 
 
 def bearer(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
-        return None
-    return value.strip()
+    return bearer_token(request.headers.get(AUTHORIZATION))
 
 
 def needs_auth(request: web.Request) -> bool:

@@ -23,9 +23,9 @@ from pymongo.errors import DuplicateKeyError
 
 from gateway.errors import ApiError, dumps, validation_error
 from shared.db import IDEMPOTENCY_TTL_SECONDS, Database
+from shared.headers import IDEMPOTENCY_KEY
 from shared.models import utcnow
 
-HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 200
 IN_PROGRESS = "in_progress"
 # An in-progress record this old belongs to a process that died mid-request.
@@ -72,7 +72,9 @@ def canonical_json(value: Any) -> bytes:
 
 def check_key(key: str) -> str:
     if not key.strip() or len(key) > MAX_KEY_LENGTH:
-        raise validation_error(f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters", HEADER)
+        raise validation_error(
+            f"{IDEMPOTENCY_KEY} must be 1 to {MAX_KEY_LENGTH} characters", IDEMPOTENCY_KEY
+        )
     return key
 
 
@@ -188,7 +190,7 @@ async def idempotent_view(
 ) -> web.Response:
     """Answer ``work()``, or the stored answer when the request carries a known
     ``Idempotency-Key`` (``payload`` is the canonical body, e.g. :func:`canonical_json`)."""
-    key = request.headers.get(HEADER)
+    key = request.headers.get(IDEMPOTENCY_KEY)
     if key is None:
         return _respond(await work())
     record_id = f"{user_id}:{check_key(key)}"

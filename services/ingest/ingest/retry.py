@@ -9,9 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-ATTEMPT = "x-relay-attempt"
-FIRST_SEEN = "x-relay-first-seen"
-RECEIVED_AT = "x-relay-received-at"
+from shared.headers import ATTEMPT, FIRST_SEEN, RECEIVED_AT
+
 FIRST_RETRY_MS = 250.0
 MAX_RETRY_MS = 60_000.0
 

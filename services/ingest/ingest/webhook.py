@@ -16,16 +16,15 @@ import structlog
 from aiohttp import web
 
 from ingest.keys import CONNECTED, METRICS, PUBLISHER, SETTINGS
-from ingest.retry import RECEIVED_AT
 from shared import topology
 from shared.broker import PublishError
+from shared.headers import HUB_SIGNATURE, RECEIVED_AT
 from shared.secrets import signature_valid
 
 log = structlog.get_logger("relay.ingest.webhook")
 
 MAX_BODY_BYTES = 1024 * 1024
 PUBLISH_TIMEOUT_SECONDS = 5.0
-SIGNATURE_HEADER = "X-Hub-Signature-256"
 
 
 def _refuse(status: int, code: str, message: str) -> web.Response:
@@ -55,9 +54,9 @@ async def receive(request: web.Request) -> web.Response:
         return _refuse(413, "PAYLOAD_TOO_LARGE",
                        f"Webhook body larger than {MAX_BODY_BYTES} bytes")
     secret = request.app[SETTINGS].whatsapp_app_secret
-    if not signature_valid(secret, raw, request.headers.get(SIGNATURE_HEADER)):
+    if not signature_valid(secret, raw, request.headers.get(HUB_SIGNATURE)):
         metrics.webhooks.labels("bad_signature").inc()
-        log.warning("webhook_bad_signature", has_header=SIGNATURE_HEADER in request.headers)
+        log.warning("webhook_bad_signature", has_header=HUB_SIGNATURE in request.headers)
         return _refuse(401, "UNAUTHORIZED", "Missing or invalid X-Hub-Signature-256")
     if not _is_json_object(raw):
         metrics.webhooks.labels("bad_json").inc()

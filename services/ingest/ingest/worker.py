@@ -25,14 +25,14 @@ from ingest.media import MediaFetcher
 from ingest.metrics import IngestMetrics
 from ingest.parse import InboundMessage, Item, PayloadError, StatusUpdate, parse_payload
 from ingest.ports import Deferrer
-from ingest.retry import ATTEMPT, FIRST_SEEN, RECEIVED_AT, Delivery, number, synthetic_payload
+from ingest.retry import Delivery, number, synthetic_payload
 from shared import topology
 from shared.db import Database
+from shared.headers import ATTEMPT, FIRST_SEEN, QUEUE, REASON, RECEIVED_AT
 from shared.store import EventOutbox
 
 log = structlog.get_logger("relay.ingest.worker")
 
-REASON = "x-relay-reason"
 PARK_AFTER_SECONDS = 600.0
 MEDIA_RETRY_SECONDS = 300.0
 
@@ -122,7 +122,7 @@ class InboxWorker:
                       f"retries over {self._park_after:.0f} s")
             await self._broker.publish(
                 topology.DLX, topology.INBOX_KEY, body,
-                headers={REASON: reason, "x-relay-queue": topology.INBOX_QUEUE,
+                headers={REASON: reason, QUEUE: topology.INBOX_QUEUE,
                          FIRST_SEEN: f"{delivery.first_seen:.6f}", ATTEMPT: delivery.attempt},
             )
             log.warning("status_parked", wamid=status.wamid, status=status.status, reason=reason)

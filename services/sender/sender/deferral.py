@@ -8,17 +8,16 @@ marks a command whose pacing slot is already planned: on return it goes straight
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from sender.context import Context
-from shared import topology
+
+# ASIDE and PLANNED are re-exported for the send handler, which sets and reads them.
+from shared.headers import ASIDE as ASIDE
+from shared.headers import ATTEMPT, NOT_BEFORE, not_before_ms
+from shared.headers import PLANNED as PLANNED
 from shared.models import Model
 
-NOT_BEFORE = topology.NOT_BEFORE
-PLANNED = "x-relay-planned"
-ATTEMPT = "x-relay-attempt"
-ASIDE = "x-relay-aside"  # set aside while its account had enough commands in hand
 # Waits up to this long are held in memory (a sub-bucket remainder); longer ones are deferred.
 HOLD_SECONDS = 0.1
 
@@ -42,7 +41,7 @@ async def defer(
 ) -> None:
     """Publish ``command`` to come back to its shard at ``until`` (confirmed before the ack)."""
     carried = relay_headers(headers or {})
-    carried[NOT_BEFORE] = math.ceil(until * 1000)
+    carried[NOT_BEFORE] = not_before_ms(until)
     if planned:
         carried[PLANNED] = 1
     else:

@@ -11,6 +11,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from shared.headers import AUTHORIZATION, bearer_token
 from simulator.errors import SimError, bad_token, invalid
 from simulator.ids import display_number, media_id, wa_id_of, wamid
 from simulator.keys import METRICS, POSTER, STATE
@@ -32,12 +33,11 @@ def add_cloud_routes(app: web.Application) -> None:
 
 def authorize(request: web.Request) -> None:
     """Any bearer token works except one starting with ``bad`` (401, code 190)."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = bearer_token(request.headers.get(AUTHORIZATION))
+    if token is None:
         raise SimError(190, "An active access token must be used to query this resource.",
                        details="No Bearer access token was sent.")
-    if token.strip().startswith("bad"):
+    if token.startswith("bad"):
         raise bad_token()
 
 

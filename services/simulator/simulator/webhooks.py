@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 import structlog
 
+from shared.headers import HUB_SIGNATURE
 from shared.secrets import signature
 from simulator.metrics import SimMetrics
 from simulator.payloads import STATUS_ORDER, status_payload
@@ -72,7 +73,7 @@ class WebhookPoster:
             raise RuntimeError("WebhookPoster.start() was not awaited")
         headers = {
             "Content-Type": "application/json",
-            "X-Hub-Signature-256": signed_as or signature(self._secret, body),
+            HUB_SIGNATURE: signed_as or signature(self._secret, body),
         }
         try:
             async with self._session.post(self.url, data=body, headers=headers) as response:

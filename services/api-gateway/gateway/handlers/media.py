@@ -2,14 +2,14 @@
 
 The upload is read in chunks and refused with 413 the moment it passes
 ``settings.media_max_bytes`` (exactly the limit is fine), so nothing larger is ever held. Its
-type is judged by its bytes alone; a refused type is a 415 that names what was found.
+type is judged by its bytes alone; a type no WhatsApp message can carry is a 415 that names what
+was found, a file over its type's WhatsApp limit a 413 (``shared.sendable``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import uuid
 from typing import Any
 
 from aiohttp import BodyPartReader, MultipartReader, web
@@ -19,17 +19,20 @@ from pydantic import Field
 from gateway import keys
 from gateway.auth import principal_of
 from gateway.errors import ApiError, not_found, validation_error
-from gateway.idempotency import HEADER, Answer, idempotent_view
+from gateway.idempotency import Answer, idempotent_view
+from gateway.media_check import keep, media_url, refused_upload
 from gateway.spec import operation
-from shared.media import EXTENSIONS, SNIFF_BYTES, identify, object_key, sniff_file
-from shared.models import Model, utcnow
+from shared.headers import IDEMPOTENCY_KEY
+from shared.media import EXTENSIONS, SNIFF_BYTES, identify, sniff_file
+from shared.models import Model
+from shared.sendable import SENDABLE
 
 FIELD = "file"
 CHUNK = 64 * 1024
 # Other form fields (e.g. a Cloud-API-style ``type``) are tolerated up to this many bytes.
 MAX_OTHER_FIELDS = 16 * 1024
 MULTIPART_OVERHEAD = 64 * 1024
-ALLOWED_NAMES = "JPEG, PNG, GIF, WebP, MP4, MPEG, MP3, OGG, WAV, PDF, DOC, DOCX"
+ALLOWED_NAMES = "JPEG, PNG, MP4, MP3, OGG, PDF, DOC, DOCX"
 
 
 class MediaUploaded(Model):
@@ -55,7 +58,7 @@ def unsupported(found: str | None) -> ApiError:
     what = f"a file of type {found}" if found else "a file of unrecognised type"
     message = f"The upload is {what}; accepted types are {ALLOWED_NAMES}"
     return ApiError(415, message, "UNSUPPORTED_MEDIA_TYPE", [{
-        "field": FIELD, "message": message, "found": found, "allowed": sorted(EXTENSIONS),
+        "field": FIELD, "message": message, "found": found, "allowed": sorted(SENDABLE),
     }])
 
 
@@ -107,21 +110,18 @@ async def store_media(
     app: web.Application, user_id: str, data: bytes, mime: str, sha256: str
 ) -> Answer:
     """Put the bytes in the media store and record them; the 201 answer."""
-    key = object_key(mime)
-    await app[keys.MEDIA].put(key, data, mime)
-    media_id = str(uuid.uuid4())
-    await app[keys.DB].media.insert_one({
-        "_id": media_id, "userId": user_id, "key": key, "mimeType": mime, "size": len(data),
-        "sha256": sha256, "createdAt": utcnow(),
-    })
-    url = f"{app[keys.SETTINGS].gateway_url}/api/v1/media/{media_id}"
-    body = MediaUploaded(id=media_id, url=url, mime_type=mime, size=len(data))
+    settings = app[keys.SETTINGS]
+    doc = await keep(app[keys.DB], app[keys.MEDIA], settings, user_id, data, mime, sha256=sha256)
+    body = MediaUploaded(id=doc["_id"], url=media_url(settings, doc["_id"]), mime_type=mime,
+                         size=len(data))
     return Answer(201, {"success": True, "data": body.model_dump(by_alias=True)})
 
 
 @operation(summary="Upload a media file", tag="Media", scope="messages:write", multipart=True,
            response=MediaUploaded, status=201, errors=(400, 401, 403, 409, 413, 415),
-           headers={HEADER: "Repeat a request safely: the same key returns the first answer."})
+           headers={
+               IDEMPOTENCY_KEY: "Repeat a request safely: the same key returns the first answer."
+           })
 async def upload_media(request: web.Request) -> web.Response:
     """Multipart field `file`, at most `RELAY_MEDIA_MAX_BYTES` (10 MiB by default). The type is
     judged by the file's bytes, never by its name or Content-Type."""
@@ -131,6 +131,9 @@ async def upload_media(request: web.Request) -> web.Response:
     mime = sniff_file(data)
     if mime is None:
         raise unsupported(identify(data[:SNIFF_BYTES]))
+    refused = refused_upload(mime, len(data))
+    if refused is not None:
+        raise refused
 
     # Hashing 10 MiB takes milliseconds: off the event loop.
     digest = await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())

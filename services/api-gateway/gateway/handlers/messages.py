@@ -14,7 +14,7 @@ from gateway import keys, present
 from gateway.accept import SendMessageBody
 from gateway.auth import principal_of
 from gateway.errors import conflict, not_found, ok
-from gateway.idempotency import HEADER, Answer, canonical_json, idempotent_view
+from gateway.idempotency import Answer, canonical_json, idempotent_view
 from gateway.parsing import parse_query, read_json, validate
 from gateway.present import PageQuery
 from gateway.schemas import MessageList, MessageOut
@@ -22,6 +22,7 @@ from gateway.spec import operation
 from shared import topology
 from shared.broker import PublishError
 from shared.db import Database
+from shared.headers import IDEMPOTENCY_KEY
 from shared.models import Direction, MarkRead, MessageStatus, MessageType, as_utc, utcnow
 from shared.store import VersionConflict, transition
 
@@ -74,7 +75,7 @@ class ListMessagesQuery(PageQuery):
 
 @operation(summary="Send a message", tag=TAG, scope="messages:write", body=SendMessageBody,
            response=MessageOut, status=202, errors=(400, 401, 403, 404, 409, 413, 429),
-           headers={HEADER: "Makes a repeated request return the first answer (24 h)."})
+           headers={IDEMPOTENCY_KEY: "Makes a repeated request return the first answer (24 h)."})
 async def send_message(request: web.Request) -> web.Response:
     principal = principal_of(request)
     data = await read_json(request)
@@ -82,7 +83,7 @@ async def send_message(request: web.Request) -> web.Response:
     async def work() -> Answer:
         body = validate(SendMessageBody, data)
         doc = await request.app[keys.ACCEPTOR].accept(
-            principal.user_id, body, idempotency_key=request.headers.get(HEADER))
+            principal.user_id, body, idempotency_key=request.headers.get(IDEMPOTENCY_KEY))
         return Answer(202, {"success": True, "message": QUEUED_MESSAGE,
                             "data": present.message(doc)})
 
@@ -208,7 +209,7 @@ async def retry_message(request: web.Request) -> web.Response:
             app[keys.OUTBOX].add(doc)
         return await transition(app[keys.DB], doc, MessageStatus.QUEUED, retry=True, fields={
             "attempts": 0, "errorMessage": None, "lastError": None, "claimedBy": None,
-            "claimedAt": None, "dispatched": False})
+            "claimedAt": None, "claimUntil": 0, "dispatched": False})
 
     doc, _ = await _change(request, decide)
     await app[keys.ACCEPTOR].dispatch(doc)

@@ -11,8 +11,9 @@ from typing import Any
 import structlog
 
 from sender.context import Context
-from sender.deferral import ATTEMPT, defer, wait_or_defer
+from sender.deferral import defer, wait_or_defer
 from shared.cloudapi import CloudApiError, ErrorClass
+from shared.headers import ATTEMPT
 from shared.models import MarkRead
 
 log = structlog.get_logger("relay.sender")
