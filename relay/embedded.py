@@ -78,7 +78,9 @@ def _nx_binary() -> str:
         return str(candidate)
     found = shutil.which("nx-27017")
     if not found:
-        raise EmbeddedError("nx-27017 is not installed: run `make install` (or pip install -e .)")
+        raise EmbeddedError(
+            "nx-27017 is not installed: run `make install` (it is Relay's `embedded` extra)"
+        )
     return found
 
 

