@@ -39,6 +39,7 @@ run: install
 ## make test: install what is missing, start RabbitMQ if needed, run every test tier.
 test: install
 	@scripts/ensure-rabbitmq.sh
+	@scripts/ensure-promtool.sh
 	@$(PY) -m pytest tests
 
 test-unit: install

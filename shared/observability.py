@@ -2,23 +2,98 @@
 
 ``GET /health/live`` is 200 while the process runs; ``GET /health/ready`` is 200 only while every
 dependency answers (503 with the failing ones named otherwise); ``GET /metrics`` is Prometheus
-text from the service's own :class:`CollectorRegistry`.
+text from the service's own :class:`CollectorRegistry`, with the process, garbage-collector and
+platform collectors, ``relay_build_info`` and ``relay_ready`` (readiness, evaluated per scrape).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import platform
 import time
+import weakref
 from collections.abc import Awaitable, Callable
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 
 Readiness = Callable[[], Awaitable[dict[str, bool]]]
 
 REGISTRY_KEY = web.AppKey("metrics_registry", CollectorRegistry)
 READINESS_KEY = web.AppKey("readiness", object)
+READY_TIMEOUT_SECONDS = 2.0
+_ROOT = Path(__file__).resolve().parents[1]
+# One set of runtime metrics per registry: a registry refuses a second collector of a name.
+_RUNTIME: weakref.WeakKeyDictionary[CollectorRegistry, Gauge] = weakref.WeakKeyDictionary()
+
+
+def build_commit() -> str:
+    """The commit this build runs: ``RELAY_BUILD_COMMIT`` (set when the image is built), else
+    the source checkout's ``HEAD``, else ``unknown``."""
+    if commit := os.environ.get("RELAY_BUILD_COMMIT", "").strip():
+        return commit
+    git = _ROOT / ".git"
+    try:
+        head = (git / "HEAD").read_text().strip()
+        if not head.startswith("ref: "):
+            return head
+        ref = head.removeprefix("ref: ")
+        if (git / ref).is_file():
+            return (git / ref).read_text().strip()
+        for line in (git / "packed-refs").read_text().splitlines():
+            if line.endswith(" " + ref):
+                return line.split(" ", 1)[0]
+    except OSError:
+        pass
+    return "unknown"
+
+
+def _relay_version() -> str:
+    try:
+        return version("relay")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def runtime_metrics(registry: CollectorRegistry) -> Gauge:
+    """Register the process, GC and platform collectors, ``relay_build_info`` and
+    ``relay_ready`` on ``registry`` (once per registry); return the ``relay_ready`` gauge."""
+    if (ready := _RUNTIME.get(registry)) is not None:
+        return ready
+    ProcessCollector(registry=registry)
+    GCCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    Gauge(
+        "relay_build_info", "The running build: always 1, labelled with its version.",
+        ["version", "commit", "python"], registry=registry,
+    ).labels(_relay_version(), build_commit(), platform.python_version()).set(1)
+    ready = Gauge(
+        "relay_ready", "1 while every dependency answers (as /health/ready), per scrape.",
+        registry=registry,
+    )
+    _RUNTIME[registry] = ready
+    return ready
+
+
+async def _checks(ready: Readiness) -> dict[str, bool]:
+    """The readiness checks, each failed if they do not answer within the timeout."""
+    try:
+        return await asyncio.wait_for(ready(), READY_TIMEOUT_SECONDS)
+    except Exception:
+        return {"checks": False}
 
 
 def request_duration(registry: CollectorRegistry) -> Histogram:
@@ -64,13 +139,17 @@ def add_health_routes(app: web.Application, registry: CollectorRegistry, ready: 
     async def live(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
+    ready_gauge = runtime_metrics(registry)
+
     async def readiness(_: web.Request) -> web.Response:
         checks = await ready()
         ok = all(checks.values())
+        ready_gauge.set(1 if ok else 0)
         body = {"status": "ok" if ok else "unavailable", "checks": checks}
         return web.json_response(body, status=200 if ok else 503)
 
     async def metrics(_: web.Request) -> web.Response:
+        ready_gauge.set(1 if all((await _checks(ready)).values()) else 0)
         response = web.Response(body=generate_latest(registry))
         response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
         return response

@@ -21,6 +21,7 @@ from shared.observability import serve_health
 from shared.settings import Settings
 from stats.batch import BatchProjector
 from stats.consumer import EventConsumer
+from stats.limits import poll_daily_limits
 from stats.metrics import StatsMetrics
 from stats.store import MongoProjectionStore
 
@@ -78,6 +79,7 @@ async def serve(settings: Settings) -> None:
     projector = BatchProjector(MongoProjectionStore(db), on_recovered=metrics.recoveries.inc)
     consumer = EventConsumer(projector, metrics=metrics, window=PREFETCH)
     poller: asyncio.Task[None] | None = None
+    limits = asyncio.create_task(poll_daily_limits(db, metrics=metrics))
     try:
         await ensure_indexes(db)
         if not broker.is_connected:
@@ -92,6 +94,7 @@ async def serve(settings: Settings) -> None:
     finally:
         if poller is not None:
             poller.cancel()
+        limits.cancel()
         await consumer.stop()
         with contextlib.suppress(Exception):
             await broker.close()

@@ -9,13 +9,15 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 @dataclass(frozen=True)
 class StatsMetrics:
-    """Projection progress and broker queue depths."""
+    """Projection progress, broker queue depths and the use of the daily limits."""
 
     events: Counter
     recoveries: Counter
     lag: Gauge
     queue_depth: Gauge
     dead_letters: Gauge
+    near_daily_limit: Gauge
+    daily_limit_ratio: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> StatsMetrics:
@@ -44,6 +46,16 @@ class StatsMetrics:
             dead_letters=Gauge(
                 "relay_dead_letters",
                 "Messages waiting in the dead-letter queue relay.dead.",
+                registry=registry,
+            ),
+            near_daily_limit=Gauge(
+                "relay_accounts_near_daily_limit",
+                "Accounts that have used 90 % or more of today's daily limit (UTC day).",
+                registry=registry,
+            ),
+            daily_limit_ratio=Gauge(
+                "relay_daily_limit_usage_ratio_max",
+                "The highest share of its daily limit any account has used today (UTC day).",
                 registry=registry,
             ),
         )

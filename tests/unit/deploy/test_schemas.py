@@ -25,7 +25,8 @@ pytestmark = pytest.mark.unit
 
 # The oldest and the newest Kubernetes minor versions we promise to run on.
 K8S_VERSIONS = ("1.30.0", "1.33.0")
-CUSTOM_KINDS = {"RabbitmqCluster", "MongoDBCommunity", "ServiceMonitor", "PodMonitor"}
+CUSTOM_KINDS = {"RabbitmqCluster", "MongoDBCommunity", "ServiceMonitor", "PodMonitor",
+                "PrometheusRule"}
 
 
 def validate(obj: Obj, version: str = K8S_VERSIONS[0]) -> None:
