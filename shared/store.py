@@ -84,16 +84,26 @@ async def transition(
 
 
 class EventOutbox:
-    """Batches event records: log insert, confirmed publish, then clears ``eventPending``."""
+    """Batches event records: log insert, confirmed publish, then clears ``eventPending``.
+
+    Clearing waits ``settle_delay`` seconds, and a later event of the same message replaces the
+    wait: a message that moves on quickly (Sent, Delivered, Read within a second) is cleared
+    once, not once per status. The event itself is published at once.
+    """
 
     def __init__(
-        self, db: Database, broker: Broker, *, interval: float = 0.02, batch: int = 500
+        self, db: Database, broker: Broker, *, interval: float = 0.02, batch: int = 500,
+        settle_delay: float = 0.5,
     ) -> None:
         self._db = db
         self._broker = broker
         self._interval = interval
         self._batch = batch
+        self._settle_delay = settle_delay
         self._pending: dict[str, tuple[MessageEvent, bool]] = {}
+        # message id → (version to clear, mark dispatched, due time on the loop's clock)
+        self._settling: dict[str, tuple[int, bool, float]] = {}
+        self._hurry = False
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
@@ -116,7 +126,9 @@ class EventOutbox:
         self._task = asyncio.create_task(self._run(), name="event-outbox")
 
     async def drained(self, timeout: float = 10.0) -> None:
-        """Wait until everything added so far is recorded (tests, shutdown)."""
+        """Wait until everything added so far is recorded and settled (tests, shutdown)."""
+        self._hurry = True
+        self._wake.set()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), timeout)
 
@@ -132,23 +144,29 @@ class EventOutbox:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._interval)
             self._wake.clear()
-            if not self._pending:
-                self._idle.set()
-                continue
-            batch = dict(list(self._pending.items())[: self._batch])
             try:
-                await self.flush(batch)
+                if self._pending:
+                    await self._flush_pending()
+                if self._settling:
+                    await self._settle_due()
             except (PyMongoError, PublishError) as exc:
-                log.warning("outbox_flush_failed", error=repr(exc)[:300], pending=len(batch))
+                log.warning("outbox_flush_failed", error=repr(exc)[:300],
+                            pending=len(self._pending), settling=len(self._settling))
                 await asyncio.sleep(0.5)
                 continue
-            for key in batch:
-                if self._pending.get(key) is batch[key]:
-                    del self._pending[key]
-            if not self._pending:
+            if not self._pending and not self._settling:
+                self._hurry = False
                 self._idle.set()
 
+    async def _flush_pending(self) -> None:
+        batch = dict(list(self._pending.items())[: self._batch])
+        await self.flush(batch)
+        for key in batch:
+            if self._pending.get(key) is batch[key]:
+                del self._pending[key]
+
     async def flush(self, batch: dict[str, tuple[MessageEvent, bool]]) -> None:
+        """Log and publish the events of ``batch``; their settling follows after the delay."""
         events = [event for event, _ in batch.values()]
         docs = [{"_id": e.event_id, **e.model_dump(by_alias=True, mode="python")} for e in events]
         with contextlib.suppress(BulkWriteError):  # duplicates: already logged
@@ -161,30 +179,48 @@ class EventOutbox:
             )
             for e in events
         ))
-        await self._settle(batch)
-
-    async def _settle(self, batch: dict[str, tuple[MessageEvent, bool]]) -> None:
-        """Clear ``eventPending`` (and mark ``dispatched``) in one update per message.
-
-        The common case is one bulk write. Only when a message moved on before its event was
-        recorded (the version no longer matches) does ``dispatched`` need a second update.
-        """
-        ops: list[UpdateOne] = []
-        dispatched_ids: list[str] = []
+        due = asyncio.get_running_loop().time() + self._settle_delay
         for event, dispatched in batch.values():
             if event.message_id is None:
                 continue
+            version, marked, _ = self._settling.get(event.message_id, (0, False, 0.0))
+            if event.version >= version:  # the newest version's settle clears the flag
+                self._settling[event.message_id] = (event.version, dispatched or marked, due)
+            elif dispatched:
+                self._settling[event.message_id] = (version, True, due)
+
+    async def _settle_due(self) -> None:
+        now = asyncio.get_running_loop().time()
+        due = {message_id: (version, dispatched)
+               for message_id, (version, dispatched, at) in self._settling.items()
+               if at <= now or self._hurry}
+        if not due:
+            return
+        await self._settle(due)
+        for message_id, (version, dispatched) in due.items():
+            if self._settling.get(message_id, (0, False, 0.0))[:2] == (version, dispatched):
+                del self._settling[message_id]
+
+    async def _settle(self, due: dict[str, tuple[int, bool]]) -> None:
+        """Clear ``eventPending`` (and mark ``dispatched``) in one update per message.
+
+        The common case is one bulk write. Only when a message moved on before its event was
+        recorded (the version no longer matches) and is still Queued does ``dispatched`` need a
+        second update (once it is sent, nothing reads it).
+        """
+        ops: list[UpdateOne] = []
+        dispatched_ids: list[str] = []
+        for message_id, (version, dispatched) in due.items():
             update: dict[str, Any] = {"$unset": {"eventPending": ""}}
             if dispatched:
                 update["$set"] = {"dispatched": True}
-                dispatched_ids.append(event.message_id)
-            ops.append(UpdateOne({"_id": event.message_id, "version": event.version}, update))
-        if not ops:
-            return
+                dispatched_ids.append(message_id)
+            ops.append(UpdateOne({"_id": message_id, "version": version}, update))
         result = await self._db.messages.bulk_write(ops, ordered=False)
         if dispatched_ids and result.matched_count < len(ops):
             await self._db.messages.update_many(
-                {"_id": {"$in": dispatched_ids}, "dispatched": {"$ne": True}},
+                {"_id": {"$in": dispatched_ids}, "status": MessageStatus.QUEUED.value,
+                 "dispatched": {"$ne": True}},
                 {"$set": {"dispatched": True}},
             )
 

@@ -57,5 +57,26 @@ class TestOutboxSettles:
         stored = await db.messages.find_one({"_id": "m2"})
         assert stored is not None
         assert stored["eventPending"] is True
-        assert stored["dispatched"] == True  # noqa: E712 -- nx-27017 stores 1
+        # Sent already: its command was consumed, so no write marks it dispatched.
+        assert not stored["dispatched"]
         assert await db.events.find_one({"_id": "m2:1"}) is not None
+
+
+class TestSettleCoalesces:
+    """A message that moves on within the settle delay is cleared once, by its newest event."""
+
+    async def test_only_the_newest_version_is_settled(
+        self, db: Database, broker: Broker
+    ) -> None:
+        doc = queued("m3")
+        await db.messages.insert_one({**doc, "status": "Read", "version": 3})
+        outbox = EventOutbox(db, broker, interval=0.01, settle_delay=5.0)
+        outbox.start()
+        for version, status in ((1, "Queued"), (2, "Sent"), (3, "Read")):
+            outbox.add({**doc, "version": version, "status": status})
+        await outbox.stop()
+        stored = await db.messages.find_one({"_id": "m3"})
+        assert stored is not None and "eventPending" not in stored
+        assert {e["_id"] async for e in db.events.find({"messageId": "m3"})} == {
+            "m3:1", "m3:2", "m3:3"}
+        assert await broker.queue_depth(topology.STATS_QUEUE) == 3

@@ -108,31 +108,51 @@ async def _gated_send(
         await defer(ctx, cmd, account.id, until=ctx.clock() + (wait or 0.05), reason="window",
                     headers=headers, planned=True)
         return True  # keeps its slot: it comes back first
-    async with ctx.semaphore:  # claim only when a call slot is free: a claim never idles
-        started = time.monotonic()
+    slot = Slot(ctx)
+    await slot.acquire()  # claim only when a call slot is free: a claim never idles
+    try:
         # Not cancellable half-way: a broker blip cancels the consumer's tasks, and a send
         # cancelled after Meta accepted it, before its record, would be sent again.
-        attempt = asyncio.ensure_future(_claim_and_attempt(ctx, cmd, account, pace))
+        attempt = asyncio.ensure_future(_claim_and_attempt(ctx, cmd, account, pace, slot))
         try:
             return await asyncio.shield(attempt)
         except asyncio.CancelledError:
             await attempt  # recorded first; the command is redelivered and dropped as Sent
             raise
-        finally:
-            ctx.observe_slot(time.monotonic() - started)
+    finally:
+        slot.release()
+
+
+class Slot:
+    """One of the process's send slots (``RELAY_SEND_CONCURRENCY`` calls in flight), given
+    back the moment the Cloud API has answered: recording the outcome needs no slot."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._since: float | None = None
+
+    async def acquire(self) -> None:
+        await self._ctx.semaphore.acquire()
+        self._since = time.monotonic()
+
+    def release(self) -> None:
+        if self._since is not None:
+            self._ctx.semaphore.release()
+            self._ctx.observe_slot(time.monotonic() - self._since)
+            self._since = None
 
 
 async def _claim_and_attempt(
-    ctx: Context, cmd: SendMessage, account: Account, pace: AccountPace | None
+    ctx: Context, cmd: SendMessage, account: Account, pace: AccountPace | None, slot: Slot
 ) -> bool:
-    """Inside a send slot: claim, then one attempt; False if the message was not claimable."""
+    """In a send slot: claim, then one attempt; False if the message was not claimable."""
     message = await outcomes.claim(ctx, cmd.message_id)
     if message is None:
         if pace is not None:
             pace.window.cancel()
         log.info("not_claimable")
         return False
-    await _attempt(ctx, cmd, message, account, pace)
+    await _attempt(ctx, cmd, message, account, pace, slot)
     return True
 
 
@@ -150,29 +170,29 @@ async def _reserve(ctx: Context, pace: AccountPace) -> bool:
 
 async def _attempt(
     ctx: Context, cmd: SendMessage, message: Message, account: Account,
-    pace: AccountPace | None,
+    pace: AccountPace | None, slot: Slot,
 ) -> None:
     """One Cloud API attempt of a claimed message, and its outcome."""
     try:
         body = await payload.build(ctx, message, account)
         wamid = await _call(ctx, account, body)
     except MediaRefused as exc:
-        _complete(ctx, pace)
+        _complete(ctx, pace, slot)
         await outcomes.record_failed(ctx, message, str(exc))
         ctx.metrics.sends.labels("failed", "media").inc()
         return
     except CloudApiError as exc:
-        at = _complete(ctx, pace)
+        at = _complete(ctx, pace, slot)
         await _on_error(ctx, cmd, message, account, pace, exc, at)
         return
     except Exception as exc:  # a bug or bad data: give the claim back, the command dies
-        at = _complete(ctx, pace)
+        at = _complete(ctx, pace, slot)
         await outcomes.release(ctx, message, f"internal error: {type(exc).__name__}", at)
         raise
     except BaseException:
-        _complete(ctx, pace)
+        _complete(ctx, pace, slot)
         raise
-    at = _complete(ctx, pace)
+    at = _complete(ctx, pace, slot)
     await outcomes.record_sent(ctx, message, wamid, at)
     ctx.metrics.sends.labels("sent", "").inc()
     log.info("sent", wamid=wamid, attempts=message.attempts)
@@ -198,11 +218,13 @@ async def _call(ctx: Context, account: Account, body: dict[str, Any]) -> str:
         ctx.metrics.in_flight.dec()
 
 
-def _complete(ctx: Context, pace: AccountPace | None) -> float:
-    """Count the attempt at its completion time (after the answer: never before the receipt)."""
+def _complete(ctx: Context, pace: AccountPace | None, slot: Slot) -> float:
+    """Count the attempt at its completion time (after the answer: never before the receipt),
+    and give the send slot back."""
     at = ctx.clock()
     if pace is not None:
         pace.window.complete(at)
+    slot.release()
     return at
 
 
