@@ -89,8 +89,8 @@ class TestMakeInstallUsesTheLockOnly:
                 assert "--require-hashes" in line, line
             else:
                 assert "-e . -e services/simulator" in line and "--no-build-isolation" in line
-        locks = [re.findall(r"-r (\S+)", line) for line in installs]
-        assert sum(locks, []) == ["requirements/build.txt", "requirements/dev.txt"]
+        locks = [lock for line in installs for lock in re.findall(r"-r (\S+)", line)]
+        assert locks == ["requirements/build.txt", "requirements/dev.txt"]
 
     def test_the_install_stamp_depends_on_the_locks(self) -> None:
         assert re.search(r"^LOCKS\s*:=\s*requirements/build.txt requirements/dev.txt$",
