@@ -44,13 +44,15 @@ LABEL org.opencontainers.image.title="relay" \
       org.opencontainers.image.description="Relay, a WhatsApp messaging backend" \
       org.opencontainers.image.source="https://example.com/relay"
 
-# Debian security updates published since the base digest was taken.
+# Debian security updates published since the base digest was taken; /var/lib/relay is the
+# app user's data dir for a volume (docker-compose.yml), /tmp the default (RELAY_DATA_DIR).
 RUN apt-get update \
     && apt-get upgrade -y --no-install-recommends \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 relay \
     && useradd --system --uid 10001 --gid 10001 --no-create-home \
-       --home-dir /nonexistent --shell /usr/sbin/nologin relay
+       --home-dir /nonexistent --shell /usr/sbin/nologin relay \
+    && install -d -o 10001 -g 10001 -m 0750 /var/lib/relay
 
 # Root-owned on purpose: the app user can run the code but never rewrite it.
 COPY --from=builder --chown=0:0 /opt/venv /opt/venv

@@ -27,11 +27,14 @@ from shared.broker import Broker
 from shared.cloudapi import CloudApi
 from shared.media import open_store
 from shared.observability import add_health_routes, metrics_middleware
+from shared.retry import connect_with_retry
 from shared.secrets import TokenCipher
 from shared.settings import Settings
 from shared.store import EventOutbox
 
 log = structlog.get_logger("relay.gateway")
+# Dependencies start in any order: the gateway waits this long for RabbitMQ before giving up.
+CONNECT_SECONDS = 60.0
 
 Context = Callable[[web.Application], AsyncIterator[None]]
 
@@ -97,7 +100,7 @@ def _broker(given: Broker | None) -> Context:
         settings = app[keys.SETTINGS]
         broker = given or Broker(settings.amqp_url, shards=settings.send_shards)
         if given is None:
-            await broker.connect()
+            await connect_with_retry(broker.connect, "broker", give_up_after=CONNECT_SECONDS)
         app[keys.BROKER] = broker
         yield
         if given is None:

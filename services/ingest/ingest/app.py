@@ -38,13 +38,14 @@ from shared.cloudapi import CloudApi
 from shared.db import Database, connect, ensure_indexes, ping
 from shared.media import MediaStore, open_store
 from shared.observability import add_health_routes, metrics_middleware, request_duration
+from shared.retry import connect_with_retry
 from shared.secrets import TokenCipher
 from shared.settings import Settings
 from shared.store import EventOutbox
 
 log = structlog.get_logger("relay.ingest")
 
-CONNECT_RETRY_SECONDS = 1.0
+CONNECT_RETRY_SECONDS = 1.0  # the longest wait between two tries
 INBOX_PREFETCH = 16
 
 
@@ -106,18 +107,11 @@ def _broker_ctx(given: Publisher | None) -> Any:
 
 
 async def _connect_forever(broker: Broker, connected: asyncio.Event) -> None:
-    while True:
-        try:
-            await broker.connect(timeout=5.0)
-        except Exception as exc:  # down, refused, or a vhost that is missing: keep trying
-            log.warning("broker_connect_failed", error=repr(exc)[:200])
-            with contextlib.suppress(Exception):
-                await broker.close()  # a half-made connection must not linger
-            await asyncio.sleep(CONNECT_RETRY_SECONDS)
-            continue
-        log.info("broker_connected")
-        connected.set()
-        return
+    # Down, refused, or a vhost that is missing: keep trying; a half-made connection is closed.
+    await connect_with_retry(lambda: broker.connect(timeout=5.0), "broker",
+                             max_wait=CONNECT_RETRY_SECONDS, on_failure=broker.close)
+    log.info("broker_connected")
+    connected.set()
 
 
 def _database_ctx(given: Database | None) -> Any:
@@ -197,13 +191,9 @@ async def _start_worker(
     worker: InboxWorker,
 ) -> None:
     await connected.wait()
-    while True:
-        try:
-            await ensure_indexes(db)
-            break
-        except Exception as exc:  # the database is away: readiness says so, keep trying
-            log.warning("database_unavailable", error=repr(exc)[:200])
-            await asyncio.sleep(CONNECT_RETRY_SECONDS)
+    # The database is away: readiness says so, keep trying.
+    await connect_with_retry(lambda: ensure_indexes(db), "database",
+                             max_wait=CONNECT_RETRY_SECONDS)
     outbox.start()
     await broker.consume(topology.INBOX_QUEUE, worker.handle, model=dict[str, Any],
                          prefetch=INBOX_PREFETCH)

@@ -19,7 +19,6 @@ from typing import Any
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
 from prometheus_client import CollectorRegistry
-from tenacity import AsyncRetrying, stop_after_delay, wait_exponential
 
 from sender.accounts import Accounts
 from sender.context import Context
@@ -37,6 +36,7 @@ from shared.cloudapi import CloudApi
 from shared.db import connect, ensure_indexes, ping
 from shared.media import MediaStore, open_store
 from shared.observability import serve_health
+from shared.retry import connect_with_retry
 from shared.secrets import TokenCipher
 from shared.settings import Settings
 from shared.store import EventOutbox
@@ -44,6 +44,8 @@ from shared.store import EventOutbox
 log = structlog.get_logger("relay.sender")
 
 PREFETCH_PER_SHARD = 256
+# Dependencies start in any order: a sender waits this long for each before giving up.
+CONNECT_SECONDS = 60.0
 
 
 class SenderService:
@@ -71,10 +73,11 @@ class SenderService:
         self._idle.set()
 
     async def start(self, *, consume: bool = True) -> None:
-        await _retrying(self.broker.connect, "broker")
+        await connect_with_retry(self.broker.connect, "broker", give_up_after=CONNECT_SECONDS)
         self._client = connect(self.settings.database_url)
         db = self._client[self.settings.mongodb_db]
-        await _retrying(lambda: ensure_indexes(db), "database")
+        await connect_with_retry(lambda: ensure_indexes(db), "database",
+                                 give_up_after=CONNECT_SECONDS)
         if self._cloud is None:
             api = CloudApi(self.settings.cloud_api_url, self.settings.whatsapp_api_version,
                            timeout=self.settings.send_timeout_seconds)
@@ -151,16 +154,6 @@ class SenderService:
         if self._client is not None:
             await self._client.close()
         log.info("sender_stopped", process_id=self.process_id)
-
-
-async def _retrying(step: Any, what: str) -> None:
-    """Reconnect with backoff for a minute before giving up (dependencies start in any order)."""
-    async for attempt in AsyncRetrying(stop=stop_after_delay(60), reraise=True,
-                                       wait=wait_exponential(multiplier=0.2, max=5)):
-        with attempt:
-            if attempt.retry_state.attempt_number > 1:
-                log.info("retrying_connect", dependency=what)
-            await step()
 
 
 def bootstrap(

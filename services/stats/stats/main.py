@@ -18,6 +18,7 @@ from shared.broker import Broker
 from shared.db import Database, connect, ensure_indexes, ping
 from shared.models import MessageEvent
 from shared.observability import serve_health
+from shared.retry import connect_with_retry
 from shared.settings import Settings
 from stats.batch import BatchProjector
 from stats.consumer import EventConsumer
@@ -49,17 +50,6 @@ async def poll_queue_depths(
         await asyncio.sleep(interval)
 
 
-async def _connect(broker: Broker) -> None:
-    """Connect to RabbitMQ, retrying while it is away (readiness says 503 meanwhile)."""
-    while True:
-        try:
-            await broker.connect()
-            return
-        except Exception as exc:
-            log.warning("broker_unavailable", error=repr(exc)[:300])
-            await asyncio.sleep(1.0)
-
-
 async def serve(settings: Settings) -> None:
     """Run the stats service until cancelled."""
     registry = CollectorRegistry()
@@ -83,7 +73,8 @@ async def serve(settings: Settings) -> None:
     try:
         await ensure_indexes(db)
         if not broker.is_connected:
-            await _connect(broker)
+            # RabbitMQ is away: keep trying (readiness says 503 meanwhile).
+            await connect_with_retry(broker.connect, "broker", max_wait=1.0)
         consumer.start()
         await broker.consume(
             topology.STATS_QUEUE, consumer.handle, model=MessageEvent, prefetch=PREFETCH
