@@ -30,6 +30,7 @@ from shared.messages import (
     VersionConflict,
     applied,
     as_datetime,
+    epoch_ms,
     transition_change,
 )
 from shared.models import MessageStatus
@@ -85,7 +86,8 @@ class MongoMessageStore:
     ) -> None:
         await self._messages.update_one(
             {"_id": message.id, "claimedBy": owner, "status": QUEUED},
-            {"$set": {"lastError": reason, "attemptedAt": at, "updatedAt": at, "claimUntil": 0},
+            {"$set": {"lastError": reason, "attemptedAt": at, "attemptedMs": epoch_ms(at),
+                      "updatedAt": at, "claimUntil": 0},
              "$unset": {"claimedBy": "", "claimedAt": "", "claimToken": ""}},
         )
 
@@ -98,6 +100,19 @@ class MongoMessageStore:
         before = await self._messages.find_one_and_update(
             {"_id": message_id}, update, return_document=ReturnDocument.BEFORE)
         return Message.from_doc(before) if before is not None else None
+
+    async def recent_attempts(self, account_id: str, *, now: float, window: float) -> list[float]:
+        since_ms = int((now - window) * 1000)
+        times: list[float] = []
+        query = {"whatsappAccountId": account_id, "attemptedMs": {"$gt": since_ms}}
+        async for doc in self._messages.find(query, {"attemptedMs": 1, "attempts": 1}):
+            at = int(doc["attemptedMs"]) / 1000 + 0.001
+            times += [at] * max(1, int(doc.get("attempts") or 1))
+        live = {"whatsappAccountId": account_id, "status": QUEUED,
+                "claimUntil": {"$gt": int(now * 1000)}}
+        async for _ in self._messages.find(live, {"_id": 1}):
+            times.append(now)
+        return times
 
     async def _claim_batch(
         self, key: tuple[str, float, float], ids: list[str]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Protocol
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -23,13 +23,17 @@ from shared.models import Direction, MessageStatus, MessageType, as_utc, utcnow
 Stamp = Annotated[datetime | None, BeforeValidator(as_utc)]
 # Fields the API never shows and a writer that moves the message on always drops.
 CLAIM_FIELDS = ("claimedBy", "claimedAt", "claimUntil", "claimToken")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MILLISECOND = timedelta(milliseconds=1)
 
 
 def epoch_ms(at: datetime | float) -> int:
-    """A time as integer epoch milliseconds: the form range filters and keyset cursors use
-    (a datetime in a filter scans the whole collection on the embedded server)."""
-    seconds = at.timestamp() if isinstance(at, datetime) else at
-    return int(seconds * 1000)
+    """A time as integer epoch milliseconds, rounded down: the form range filters and keyset
+    cursors use (a datetime in a filter scans the whole collection on the embedded server).
+    A datetime converts exactly (no float rounding), so ``createdMs`` agrees with ``createdAt``."""
+    if isinstance(at, datetime):
+        return (at - EPOCH) // MILLISECOND
+    return int(at * 1000)
 
 
 class Message(BaseModel):
@@ -72,6 +76,7 @@ class Message(BaseModel):
     claimed_at: Stamp = None
     claim_until: int | None = None
     attempted_at: Stamp = None
+    attempted_ms: int | None = None
 
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any]) -> Message:
@@ -147,6 +152,11 @@ class MessageStore(Protocol):
         """Set bookkeeping ``fields`` whatever the status (and drop the claim); the message as
         it was before, or None if absent. Never a status change."""
 
+    async def recent_attempts(self, account_id: str, *, now: float, window: float) -> list[float]:
+        """Send attempts of the account that still count in a window of ``window`` seconds
+        before ``now``, as completion times (epoch s), conservatively: a message keeps only its
+        last attempt time, so all its ``attempts`` count then; live claims count as ``now``."""
+
 
 def transition_change(
     message: Message, target: MessageStatus, *, fields: Mapping[str, Any] | None = None,
@@ -159,8 +169,11 @@ def transition_change(
     if not can_transition(current, target, retry=retry):
         return None
     now = utcnow()
+    changed = dict(fields or {})
+    if isinstance(changed.get("attemptedAt"), datetime):
+        changed["attemptedMs"] = epoch_ms(changed["attemptedAt"])
     return {
-        "statusChangedAt": now, "statusChangedMs": epoch_ms(now), **(fields or {}),
+        "statusChangedAt": now, "statusChangedMs": epoch_ms(now), **changed,
         "status": target.value, "previousStatus": current.value, "version": message.version + 1,
         "updatedAt": now, "eventPending": True,
     }

@@ -6,7 +6,7 @@ import asyncio
 import collections
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -18,7 +18,6 @@ from sender.ports import BrokerPort, CloudPort, FetcherPort
 from shared.db import Database
 from shared.media import MediaStore
 from shared.messages import MessageStore
-from shared.models import MessageStatus
 from shared.settings import Settings
 from shared.store import EventOutbox
 from shared.topology import shard_key, shard_of
@@ -79,8 +78,8 @@ class Context:
         return await asyncio.shield(pending)
 
     async def _seed(self, account: Account) -> AccountPace:
-        times = await recent_attempts(self.db, account.id, now=self.clock(),
-                                      claim_timeout=self.settings.claim_timeout_seconds)
+        times = await self.messages.recent_attempts(account.id, now=self.clock(),
+                                                    window=WINDOW_SECONDS + 1)
         if times:
             log.info("pace_seeded", account_id=account.id, recent=len(times))
         return self.pacer.create(account.id, account.rate_per_minute, times)
@@ -105,26 +104,3 @@ def stored_seconds(value: Any) -> float | None:
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
 
 
-async def recent_attempts(
-    db: Database, account_id: str, *, now: float, claim_timeout: float
-) -> list[float]:
-    """Send attempts of the account that still count in the window, conservatively.
-
-    A message keeps only its last ``attemptedAt``; all its ``attempts`` are counted at that time
-    (never earlier than they were). Claims still live count as attempts finishing now.
-    """
-    since = to_datetime(now - WINDOW_SECONDS - 1)
-    times: list[float] = []
-    query: dict[str, Any] = {"whatsappAccountId": account_id, "attemptedAt": {"$gt": since}}
-    async for doc in db.messages.find(query, {"attemptedAt": 1, "attempts": 1}):
-        at = stored_seconds(doc.get("attemptedAt"))
-        at = now if at is None else at + 0.001  # unreadable: count it as just now
-        times += [at] * max(1, int(doc.get("attempts") or 1))
-    claimed = {
-        "whatsappAccountId": account_id, "status": MessageStatus.QUEUED.value,
-        "claimedBy": {"$ne": None},
-        "claimedAt": {"$gt": to_datetime(now) - timedelta(seconds=claim_timeout)},
-    }
-    async for _ in db.messages.find(claimed, {"_id": 1}):
-        times.append(now)
-    return times

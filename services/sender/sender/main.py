@@ -35,6 +35,7 @@ from shared.broker import Broker
 from shared.cloudapi import CloudApi
 from shared.db import connect, ensure_indexes, ping
 from shared.media import MediaStore, open_store
+from shared.message_store import MongoMessageStore
 from shared.observability import serve_health
 from shared.retry import connect_with_retry
 from shared.secrets import TokenCipher
@@ -95,6 +96,7 @@ class SenderService:
         self.ctx = Context(
             settings=self.settings, db=db, broker=self.broker, cloud=self._cloud, store=store,
             fetcher=fetcher, accounts=Accounts(db, TokenCipher(self.settings.secret_key)),
+            messages=MongoMessageStore(db),
             pacer=Pacer(clock=self._clock, enabled=self.settings.pacing_enabled),
             metrics=self.metrics, clock=self._clock, process_id=self.process_id, outbox=outbox,
             semaphore=asyncio.Semaphore(self.settings.send_concurrency),

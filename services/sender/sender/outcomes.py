@@ -64,8 +64,8 @@ async def record_sent(ctx: Context, message: Message, wamid: str, at: float) -> 
         # Moved on meanwhile: usually ingest, whose status webhook (matched by the message id)
         # overtook this record; else it was cancelled. It went out either way: keep the wamid.
         before = await ctx.messages.annotate(
-            message.id, {"whatsappMessageId": wamid, "attemptedAt": fields["attemptedAt"]},
-            drop_claim=True)
+            message.id, {"whatsappMessageId": wamid, "attemptedAt": fields["attemptedAt"],
+                         "attemptedMs": int(at * 1000)}, drop_claim=True)
         if before is None or before.whatsapp_message_id != wamid:
             log.warning("sent_after_state_change", message_id=message.id,
                         status=before and before.status)

@@ -14,26 +14,24 @@ from relay import admin
 from shared import topology
 from shared.broker import Broker
 from shared.db import Database
-from shared.models import SendMessage, utcnow
+from shared.messages import epoch_ms, new_outbound
+from shared.models import MessageType, SendMessage
 from shared.secrets import TokenCipher
 from shared.settings import Settings
+
+CLAIM_LEASE_MS = 60_000
 
 
 def message_doc(account: dict[str, Any], *, to: str = "+15551234567", type_: str = "Text",
                 content: str | None = "hello", scheduled_for: datetime | None = None,
                 **extra: Any) -> dict[str, Any]:
-    """A stored outbound message, as the gateway writes it."""
-    now = utcnow()
-    doc = {
-        "_id": str(uuid.uuid4()), "userId": account["userId"],
-        "whatsappAccountId": account["_id"], "contactId": str(uuid.uuid4()),
-        "direction": "Outbound", "type": type_, "content": content, "to": to,
-        "status": "Queued", "version": 1, "eventPending": True, "dispatched": False,
-        "attempts": 0, "createdAt": now, "updatedAt": now, "statusChangedAt": now,
-        **extra,
-    }
-    if scheduled_for is not None:
-        doc["scheduledFor"] = scheduled_for
+    """A stored outbound message, as the gateway writes it (``extra`` overrides fields)."""
+    message = new_outbound(user_id=account["userId"], account_id=account["_id"],
+                           contact_id=str(uuid.uuid4()), to=to, type=MessageType(type_),
+                           content=content, scheduled_for=scheduled_for)
+    doc = {**message.to_doc(), **extra}
+    if "claimedAt" in extra and "claimUntil" not in extra:  # a claim as a sender takes it
+        doc["claimUntil"] = epoch_ms(extra["claimedAt"]) + CLAIM_LEASE_MS
     return doc
 
 

@@ -60,7 +60,8 @@ class TestFailoverSeeding:
     async def test_recent_sends_of_another_process_hold_back_new_ones(self, seeder, sim, sender):
         account = await seeder.account(rate=3)
         earlier = datetime.fromtimestamp(time.time() - 57.5, UTC)
-        await seeder.messages(account, 3, status="Sent", attemptedAt=earlier, attempts=1)
+        await seeder.messages(account, 3, status="Sent", attemptedAt=earlier, attempts=1,
+                              attemptedMs=int(earlier.timestamp() * 1000))
         [doc] = await seeder.messages(account)
         await seeder.publish(doc)
         await until_sent(seeder, doc)
