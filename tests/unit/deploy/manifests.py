@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[3]
 K8S = ROOT / "deploy" / "k8s"
 KUSTOMIZATIONS = ("base", "overlays/dev", "overlays/prod")
 OVERLAYS = ("overlays/dev", "overlays/prod")
-EXAMPLES = (K8S / "base" / "secret.example.yaml", K8S / "optional" / "keda-sender.yaml")
+EXAMPLES = (K8S / "base" / "secret.example.yaml",)
 CRD_SCHEMAS = Path(__file__).parent / "crd_schemas"
 SERVICES = {"gateway": 8080, "ingest": 8081, "stats": 8082, "sender": 8083}
 

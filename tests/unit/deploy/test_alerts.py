@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.unit.deploy.manifests import KUSTOMIZATIONS, ROOT, named, render
+from tests.unit.deploy.manifests import KUSTOMIZATIONS, ROOT, SERVICES, named, of_kind, render
 from tests.unit.test_dashboard import defined_metrics, series_names
 
 pytestmark = pytest.mark.unit
@@ -109,3 +109,16 @@ class TestPrometheusRuleManifest:
     def test_rendered_rule_holds_the_rules_files_groups(self, where: str) -> None:
         rule = named(render(where), "PrometheusRule", "relay-alerts")
         assert rule["spec"]["groups"] == yaml.safe_load(RULES.read_text())["groups"]
+
+    @pytest.mark.parametrize("where", KUSTOMIZATIONS)
+    def test_scrape_jobs_are_the_names_the_alerts_match(self, where: str) -> None:
+        # Without a jobLabel the Prometheus Operator names the job after the Service.
+        objects = render(where)
+        (down,) = [r for r in alerts() if r["alert"] == "RelayServiceDown"]
+        matcher = re.search(r'job=~"([^"]+)"', down["expr"])
+        assert matcher is not None
+        for monitor in of_kind(objects, "ServiceMonitor"):
+            assert "jobLabel" not in monitor["spec"]
+        jobs = {s["metadata"]["name"] for s in of_kind(objects, "Service")}
+        assert jobs == {f"relay-{service}" for service in SERVICES}
+        assert all(re.fullmatch(matcher.group(1), job) for job in jobs)

@@ -25,6 +25,12 @@ from tests.unit.deploy.manifests import (
 pytestmark = pytest.mark.unit
 
 ALL = ("base", *OVERLAYS)
+# Who owns each Deployment's replica count: CPU HPAs, or KEDA ScaledObjects on queue depth.
+AUTOSCALED = {
+    "base": {"hpa": {"relay-gateway", "relay-sender"}, "keda": set()},
+    "overlays/dev": {"hpa": {"relay-gateway", "relay-sender"}, "keda": set()},
+    "overlays/prod": {"hpa": {"relay-gateway"}, "keda": {"relay-sender", "relay-ingest"}},
+}
 PINNED = re.compile(r"^[\w.\-/:]+:(?!latest$)[\w][\w.\-]{0,127}(@sha256:[0-9a-f]{64})?$")
 
 
@@ -195,12 +201,42 @@ class TestEverythingPointsAtRealObjects:
         objects = render(where)
         targets = {h["spec"]["scaleTargetRef"]["name"]
                    for h in of_kind(objects, "HorizontalPodAutoscaler")}
-        assert targets == {"relay-gateway", "relay-sender"}
+        assert targets == AUTOSCALED[where]["hpa"]
         for hpa in of_kind(objects, "HorizontalPodAutoscaler"):
             ref = hpa["spec"]["scaleTargetRef"]
             assert ref["kind"] == "Deployment" and ref["apiVersion"] == "apps/v1"
             named(objects, "Deployment", ref["name"])
             assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
+
+    @pytest.mark.parametrize("where", ALL)
+    def test_keda_scales_sender_and_ingest_in_prod_only(self, where: str) -> None:
+        objects = render(where)
+        scaled = {s["spec"]["scaleTargetRef"]["name"] for s in of_kind(objects, "ScaledObject")}
+        assert scaled == AUTOSCALED[where]["keda"]
+        assert not scaled & AUTOSCALED[where]["hpa"], "KEDA makes its own HPA: two would fight"
+        for scaled_object in of_kind(objects, "ScaledObject"):
+            named(objects, "Deployment", scaled_object["spec"]["scaleTargetRef"]["name"])
+            spec = scaled_object["spec"]
+            assert 1 <= spec["minReplicaCount"] <= spec["maxReplicaCount"]
+            for trigger in spec["triggers"]:
+                assert trigger["type"] == "rabbitmq"
+                named(objects, "TriggerAuthentication", trigger["authenticationRef"]["name"])
+
+    @pytest.mark.parametrize("where", ALL)
+    def test_the_sender_never_scales_past_the_shard_count(self, where: str) -> None:
+        objects = render(where)
+        shards = int(_config(objects)["RELAY_SEND_SHARDS"])
+        maxima = [h["spec"]["maxReplicas"] for h in of_kind(objects, "HorizontalPodAutoscaler")
+                  if h["spec"]["scaleTargetRef"]["name"] == "relay-sender"]
+        maxima += [s["spec"]["maxReplicaCount"] for s in of_kind(objects, "ScaledObject")
+                   if s["spec"]["scaleTargetRef"]["name"] == "relay-sender"]
+        assert maxima and max(maxima) <= shards
+
+    @pytest.mark.parametrize("where", ALL)
+    def test_autoscaled_deployments_have_no_fixed_replicas(self, where: str) -> None:
+        # A fixed spec.replicas is re-applied at every `kubectl apply` and fights the HPA.
+        for name in AUTOSCALED[where]["hpa"] | AUTOSCALED[where]["keda"]:
+            assert "replicas" not in named(render(where), "Deployment", name)["spec"], name
 
     @pytest.mark.parametrize("where", ALL)
     def test_services_select_pods_and_name_their_ports(self, where: str) -> None:
@@ -227,12 +263,13 @@ class TestEverythingPointsAtRealObjects:
             assert scraping[0]["spec"]["endpoints"][0]["path"] == "/metrics"
 
     @pytest.mark.parametrize("where", ALL)
-    def test_ingress_routes_api_and_webhooks_over_tls(self, where: str) -> None:
+    def test_ingress_routes_api_webhooks_docs_and_dashboard_over_tls(self, where: str) -> None:
         objects = render(where)
         (ingress,) = of_kind(objects, "Ingress")
         (rule,) = ingress["spec"]["rules"]
         routes = {p["path"]: p["backend"]["service"] for p in rule["http"]["paths"]}
-        assert routes == {"/api": {"name": "relay-gateway", "port": {"name": "http"}},
+        gateway = {"name": "relay-gateway", "port": {"name": "http"}}
+        assert routes == {"/api": gateway, "/docs": gateway, "/dashboard": gateway,
                           "/webhooks": {"name": "relay-ingest", "port": {"name": "http"}}}
         for backend in routes.values():
             named(objects, "Service", backend["name"])

@@ -55,6 +55,8 @@ class TestRenderedObjectsValidate:
         kinds = {obj["kind"] for obj in render(where)}
         expected = {"Namespace", "ConfigMap", "Deployment", "Service", "PodDisruptionBudget",
                     "HorizontalPodAutoscaler", "NetworkPolicy", "Ingress", *CUSTOM_KINDS}
+        if where.startswith("overlays/prod"):
+            expected |= {"ScaledObject", "TriggerAuthentication"}
         assert kinds == expected
 
     @pytest.mark.parametrize("version", K8S_VERSIONS)
