@@ -90,7 +90,14 @@ def run_until_signal(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
 
 
 def _serve(name: str, settings: Settings) -> None:
-    module = importlib.import_module(SERVICE_MODULES[name])
+    try:
+        module = importlib.import_module(SERVICE_MODULES[name])
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] != "simulator":
+            raise
+        # The production image leaves the simulator out (services/simulator/pyproject.toml).
+        sys.exit("relay: the WhatsApp simulator is not installed here: it is a development "
+                 "tool (`make install` installs it); set RELAY_WHATSAPP_API_URL instead")
     serve: Callable[[Settings], Awaitable[None]] = module.serve
     run_until_signal(lambda: serve(settings))  # type: ignore[arg-type,return-value]
 

@@ -173,3 +173,22 @@ def test_production_modules_import_without_the_dev_packages() -> None:
                             timeout=60, check=False, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_relay_sim_without_the_simulator_says_so() -> None:
+    """In the image (no simulator installed) `relay sim` exits with a sentence, not a trace."""
+    script = (
+        "import sys\n"
+        "class Hidden:\n"  # a finder that makes `simulator` missing, as in the image
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'simulator':\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+        "sys.meta_path.insert(0, Hidden())\n"
+        "from relay.cli import main\nmain(['sim'])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=60, check=False, cwd=ROOT,
+                            env={"PATH": "/usr/bin:/bin", "RELAY_LOG_FORMAT": "json"})
+    assert result.returncode == 1
+    assert "the WhatsApp simulator is not installed here" in result.stderr
+    assert "Traceback" not in result.stderr
