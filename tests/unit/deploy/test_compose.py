@@ -219,3 +219,9 @@ class TestMonitoring:
         datasources = yaml.safe_load(
             (ROOT / "deploy/compose/grafana/datasources.yaml").read_text())
         assert datasources["datasources"][0]["url"] == "http://prometheus:9090"
+
+
+def test_the_env_file_with_the_secrets_is_never_committed() -> None:
+    ignored = (ROOT / ".gitignore").read_text().splitlines()
+    assert ".env" in ignored
+    assert ENV_EXAMPLE.name != ".env"
