@@ -11,10 +11,10 @@ from typing import Any
 
 import structlog
 
-from sender.accounts import Account, Accounts
+from sender.accounts import Account
 from sender.metrics import SenderMetrics
 from sender.pacing import WINDOW_SECONDS, AccountPace, Clock, Pacer
-from sender.ports import BrokerPort, CloudPort, FetcherPort
+from sender.ports import AccountsPort, BrokerPort, CloudPort, FetcherPort
 from shared.db import Database
 from shared.media import MediaStore
 from shared.messages import MessageStore
@@ -37,7 +37,7 @@ class Context:
     cloud: CloudPort
     store: MediaStore
     fetcher: FetcherPort
-    accounts: Accounts
+    accounts: AccountsPort
     messages: MessageStore
     pacer: Pacer
     metrics: SenderMetrics

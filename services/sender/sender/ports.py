@@ -1,9 +1,11 @@
-"""The sender's ports: what it needs from the Cloud API, the broker and the media fetcher."""
+"""The sender's ports: the Cloud API, the broker, accounts and the media fetcher (messages go
+through ``shared.messages.MessageStore``)."""
 
 from __future__ import annotations
 
 from typing import Any, Protocol
 
+from sender.accounts import Account
 from sender.media import FetchedMedia
 from shared.broker import DeferrerPort
 
@@ -24,6 +26,14 @@ class BrokerPort(DeferrerPort, Protocol):
     """Publishing and deferring as the sender uses it (``shared.broker.Broker``)."""
 
     shards: int
+
+
+class AccountsPort(Protocol):
+    """Accounts as the sender reads them (``sender.accounts.Accounts``, cached briefly)."""
+
+    async def get(self, account_id: str) -> Account | None: ...
+
+    async def disconnect(self, account_id: str, reason: str) -> None: ...
 
 
 class FetcherPort(Protocol):

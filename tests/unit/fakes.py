@@ -1,0 +1,109 @@
+"""In-memory fakes of Relay's shared ports, with the MongoDB adapters' semantics."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from pymongo.errors import DuplicateKeyError
+
+from shared.messages import (
+    CLAIM_FIELDS,
+    Message,
+    VersionConflict,
+    applied,
+    as_datetime,
+    epoch_ms,
+    transition_change,
+)
+from shared.models import MessageStatus
+
+
+class FakeMessageStore:
+    """:class:`shared.messages.MessageStore` in a dict; ``writes`` counts document writes."""
+
+    def __init__(self) -> None:
+        self.docs: dict[str, dict[str, Any]] = {}
+        self.writes = 0
+
+    def put(self, message: Message) -> Message:
+        """Store ``message`` as it is (a test's arrangement, not counted)."""
+        self.docs[message.id] = message.to_doc()
+        return message
+
+    def __getitem__(self, message_id: str) -> Message:
+        return Message.from_doc(self.docs[message_id])
+
+    async def add(self, message: Message) -> None:
+        if message.id in self.docs:
+            raise DuplicateKeyError(f"duplicate _id {message.id}")
+        self.writes += 1
+        self.docs[message.id] = message.to_doc()
+
+    async def get(self, message_id: str) -> Message | None:
+        doc = self.docs.get(message_id)
+        return Message.from_doc(doc) if doc is not None else None
+
+    async def claim(
+        self, message_id: str, *, owner: str, now: float, lease_seconds: float
+    ) -> Message | None:
+        doc = self.docs.get(message_id)
+        if doc is None or doc["status"] != MessageStatus.QUEUED:
+            return None
+        if (doc.get("claimUntil") or 0) >= epoch_ms(now):
+            return None
+        self.writes += 1
+        doc.update(claimedBy=owner, claimedAt=as_datetime(now), claimToken="t",
+                   claimUntil=epoch_ms(now + lease_seconds), attempts=doc["attempts"] + 1)
+        return Message.from_doc(doc)
+
+    async def move(
+        self, message: Message, target: MessageStatus, *, fields: Mapping[str, Any] | None = None,
+        retry: bool = False, drop_claim: bool = False,
+    ) -> Message | None:
+        changes = transition_change(message, target, fields=fields, retry=retry)
+        if changes is None:
+            return None
+        stored = self.docs.get(message.id)
+        if stored is None or stored["version"] != message.version:
+            raise VersionConflict(message.id)
+        self.writes += 1
+        moved = applied(Message.from_doc(stored), changes, CLAIM_FIELDS if drop_claim else ())
+        self.docs[message.id] = moved.to_doc()
+        return moved
+
+    async def release(
+        self, message: Message, *, owner: str, reason: str, at: datetime
+    ) -> None:
+        doc = self.docs.get(message.id)
+        if doc is None or doc.get("claimedBy") != owner or doc["status"] != MessageStatus.QUEUED:
+            return
+        self.writes += 1
+        for field in ("claimedBy", "claimedAt", "claimToken"):
+            doc.pop(field, None)
+        doc.update(lastError=reason, attemptedAt=at, attemptedMs=epoch_ms(at), claimUntil=0)
+
+    async def annotate(
+        self, message_id: str, fields: Mapping[str, Any], *, drop_claim: bool = False
+    ) -> Message | None:
+        doc = self.docs.get(message_id)
+        if doc is None:
+            return None
+        before = Message.from_doc(doc)
+        self.writes += 1
+        doc.update(fields)
+        for field in CLAIM_FIELDS if drop_claim else ():
+            doc.pop(field, None)
+        return before
+
+    async def recent_attempts(self, account_id: str, *, now: float, window: float) -> list[float]:
+        times: list[float] = []
+        for doc in self.docs.values():
+            if doc["whatsappAccountId"] != account_id:
+                continue
+            if (doc.get("attemptedMs") or 0) > epoch_ms(now - window):
+                times += [doc["attemptedMs"] / 1000 + 0.001] * max(1, doc["attempts"])
+            if doc["status"] == MessageStatus.QUEUED and (doc.get("claimUntil") or 0) > now * 1000:
+                times.append(now)
+        return times
