@@ -55,9 +55,14 @@ def _redact(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
     return event
 
 
-def _shared_processors() -> list[Processor]:
+def _shared_processors(service: str) -> list[Processor]:
+    def add_service(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
+        event.setdefault("service", service)  # a processor, not a contextvar: threads get it too
+        return event
+
     return [
         structlog.contextvars.merge_contextvars,
+        add_service,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _redact,
@@ -77,21 +82,22 @@ def configure(
         else structlog.dev.ConsoleRenderer(colors=False)
     )
     structlog.configure(
-        processors=[*_shared_processors(), structlog.processors.format_exc_info, renderer],
+        processors=[*_shared_processors(service), structlog.processors.format_exc_info,
+                    renderer],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level)),
         logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=cache,
     )
-    structlog.contextvars.bind_contextvars(service=service)
-    _route_stdlib(out, renderer)
+    _route_stdlib(service, out, renderer)
 
 
-def _route_stdlib(out: TextIO, renderer: Processor) -> None:
+def _route_stdlib(service: str, out: TextIO, renderer: Processor) -> None:
     """Replace the root logger's handlers with one that renders through structlog."""
     handler = logging.StreamHandler(out)
     handler.set_name(HANDLER_NAME)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[structlog.stdlib.add_logger_name, *_shared_processors(),
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, structlog.stdlib.ExtraAdder(),
+                           *_shared_processors(service),
                            structlog.processors.format_exc_info],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
     ))

@@ -27,6 +27,7 @@ from shared.broker import Broker
 from shared.cloudapi import CloudApi
 from shared.media import open_store
 from shared.observability import add_health_routes, metrics_middleware
+from shared.requestlog import install as install_request_log
 from shared.retry import connect_with_retry
 from shared.secrets import TokenCipher
 from shared.settings import Settings
@@ -48,6 +49,7 @@ def create_app(settings: Settings, **overrides: Any) -> web.Application:
         middlewares=[metrics_middleware(metrics.http), error_middleware, auth_middleware,
                      ratelimit_middleware],
     )
+    install_request_log(app)  # request ids and the access log, outermost
     app[keys.SETTINGS] = settings
     app[keys.REGISTRY] = registry
     app[keys.METRICS] = metrics

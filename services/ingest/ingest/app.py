@@ -38,6 +38,7 @@ from shared.cloudapi import CloudApi
 from shared.db import Database, connect, ensure_indexes, ping
 from shared.media import MediaStore, open_store
 from shared.observability import add_health_routes, metrics_middleware, request_duration
+from shared.requestlog import install as install_request_log
 from shared.retry import connect_with_retry
 from shared.secrets import TokenCipher
 from shared.settings import Settings
@@ -61,6 +62,7 @@ def create_app(
         client_max_size=MAX_BODY_BYTES,
         middlewares=[metrics_middleware(request_duration(registry))],
     )
+    install_request_log(app)  # request ids and the access log, outermost
     app[SETTINGS] = settings
     app[REGISTRY] = registry
     app[METRICS] = IngestMetrics.create(registry)
