@@ -107,5 +107,6 @@ def _route_stdlib(service: str, out: TextIO, renderer: Processor) -> None:
             root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
+    logging.captureWarnings(True)  # Python warnings become JSON lines too (py.warnings)
     for noisy in QUIET_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -3,7 +3,11 @@ JSON lines as Relay's own."""
 
 from __future__ import annotations
 
+import json
 import logging
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import structlog
@@ -14,6 +18,7 @@ from tests.log_capture import captured_logs
 pytestmark = pytest.mark.unit
 
 SECRET = "EAAG-very-secret-4f2a"
+REPO = Path(__file__).resolve().parents[3]
 
 
 class TestRedact:
@@ -84,3 +89,24 @@ class TestLogLines:
             logging.getLogger("aiohttp.client").warning("retry", extra={"token": SECRET, "n": 2})
         (record,) = logs.records()
         assert record["token"] == REDACTED and record["n"] == 2
+
+
+def test_a_service_process_writes_only_json_lines() -> None:
+    """A real process configured as the CLI does it: Relay's lines, a library's lines and a
+    Python warning all come out as JSON objects, one a line, and nothing else."""
+    script = (
+        "import logging, warnings, structlog\n"
+        "from shared.logging import configure\n"
+        "configure('ingest')\n"
+        "structlog.get_logger('relay.ingest').info('started', payload={'token': 'EAAG-x'})\n"
+        "logging.getLogger('aiohttp.server').error('Error handling request')\n"
+        "warnings.warn('deprecated thing', DeprecationWarning, stacklevel=1)\n"
+    )
+    done = subprocess.run([sys.executable, "-W", "always", "-c", script], cwd=REPO,
+                          capture_output=True, text=True, timeout=60, check=True)
+    lines = [json.loads(line) for line in done.stderr.splitlines()]
+    assert [(r.get("logger"), r["event"].split(":")[0]) for r in lines][:2] == [
+        (None, "started"), ("aiohttp.server", "Error handling request")]
+    assert lines[2]["logger"] == "py.warnings" and "deprecated thing" in lines[2]["event"]
+    assert all(r["service"] == "ingest" for r in lines) and "EAAG-x" not in done.stderr
+    assert done.stdout == ""
