@@ -20,9 +20,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[3]
 K8S = ROOT / "deploy" / "k8s"
-KUSTOMIZATIONS = ("base", "overlays/dev", "overlays/prod")
-OVERLAYS = ("overlays/dev", "overlays/prod")
-EXAMPLES = (K8S / "base" / "secret.example.yaml",)
+KUSTOMIZATIONS = ("base", "overlays/dev", "overlays/prod", "overlays/prod-tls")
+OVERLAYS = ("overlays/dev", "overlays/prod", "overlays/prod-tls")
+EXAMPLES = (K8S / "base" / "secret.example.yaml",
+            K8S / "components" / "backend-tls" / "secrets.example.yaml")
 CRD_SCHEMAS = Path(__file__).parent / "crd_schemas"
 SERVICES = {"gateway": 8080, "ingest": 8081, "stats": 8082, "sender": 8083}
 

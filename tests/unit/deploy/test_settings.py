@@ -39,6 +39,13 @@ OPERATOR_VALUES = {
 }
 
 
+AMQP_URLS = {
+    "plain": "amqp://default_user_abc:s3cretPassw0rd@relay-rabbitmq.relay.svc:5672/",
+    "tls": "amqps://default_user_abc:s3cretPassw0rd@relay-rabbitmq.relay.svc:5671/"
+           "?cafile=/etc/relay/tls/rabbitmq/ca.crt",
+}
+
+
 def setting_names() -> set[str]:
     """Every ``RELAY_*`` variable that :class:`Settings` reads."""
     return {f"RELAY_{name.upper()}" for name in Settings.model_fields}
@@ -123,8 +130,7 @@ class TestContainersLoadValidSettings:
         settings = load_settings()
         assert settings.host == "0.0.0.0"
         assert getattr(settings, f"{service}_port") == SERVICES[service]
-        assert settings.amqp_url == (
-            "amqp://default_user_abc:s3cretPassw0rd@relay-rabbitmq.relay.svc:5672/")
+        assert settings.amqp_url == AMQP_URLS["tls" if where.endswith("-tls") else "plain"]
         assert settings.mongodb_url == OPERATOR_VALUES[
             ("relay-mongodb-relay", "connectionString.standard")]
         assert settings.cloud_api_url == "https://graph.facebook.com"
