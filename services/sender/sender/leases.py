@@ -137,7 +137,12 @@ class ShardLeases:
         for shard in free:
             if len(taken) == wanted:
                 break
-            if await self.store.acquire(shard, self.sender, now_ms=now, expires_ms=expires):
+            try:
+                won = await self.store.acquire(shard, self.sender, now_ms=now,
+                                               expires_ms=expires)
+            except Exception:  # the store went away mid-round: keep what was taken, retry later
+                break
+            if won:
                 self.held.add(shard)
                 taken.append(shard)
         return sorted(taken)

@@ -15,6 +15,7 @@ class FakeLeaseStore:
         self.senders: dict[str, int] = {}
         self.stored: dict[int, Lease] = {}
         self.down = False
+        self.acquires_left: int | None = None  # then the database goes away
         self.log: list[str] = []
 
     def _call(self) -> None:
@@ -34,6 +35,9 @@ class FakeLeaseStore:
         return list(self.stored.values())
 
     async def acquire(self, shard: int, sender: str, *, now_ms: int, expires_ms: int) -> bool:
+        if self.acquires_left is not None:
+            self.down = self.down or self.acquires_left == 0
+            self.acquires_left -= 1
         self._call()
         lease = self.stored.get(shard)
         if lease is not None and lease.expires_ms > now_ms:

@@ -172,3 +172,15 @@ class TestKeeper:
         assert consumers.running == set()
         assert store.owners(clock.ms) == {} and store.senders == {}
         assert store.log.index("stop 0") < store.log.index("release 0")
+
+
+class TestStoreFailure:
+    """A store that fails half-way through a round leaves no shard held without a consumer."""
+
+    async def test_shards_taken_before_a_failure_are_still_reported(self) -> None:
+        store, clock = FakeLeaseStore(), Clock()
+        leases = sender(store, clock, "a")
+        store.acquires_left = 3
+        result = await leases.round()
+        assert len(result.acquired) == 3
+        assert leases.held == set(result.acquired)
