@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import time
 import uuid
 from datetime import datetime
 from typing import Any
@@ -27,6 +26,7 @@ from gateway.errors import ApiError, not_found, validation_error
 from gateway.metrics import GatewayMetrics
 from gateway.parsing import Body
 from shared.broker import Broker, PublishError
+from shared.cache import TtlCache
 from shared.db import Database
 from shared.media import KIND_OF
 from shared.models import (
@@ -105,29 +105,6 @@ class SendMessageBody(Body):
         return self
 
 
-class TtlCache:
-    """A small in-process cache: entries live ``ttl`` seconds; cleared when full."""
-
-    def __init__(self, ttl: float, max_entries: int = 50_000) -> None:
-        self._ttl = ttl
-        self._max = max_entries
-        self._items: dict[Any, tuple[float, Any]] = {}
-
-    def get(self, key: Any) -> Any:
-        item = self._items.get(key)
-        if item is None or item[0] < time.monotonic():
-            return None
-        return item[1]
-
-    def put(self, key: Any, value: Any) -> None:
-        if len(self._items) >= self._max:
-            self._items.clear()
-        self._items[key] = (time.monotonic() + self._ttl, value)
-
-    def forget(self, key: Any) -> None:
-        self._items.pop(key, None)
-
-
 def usage_id(account_id: str, now: datetime) -> str:
     """The ``daily_usage`` record of the account's current UTC day."""
     return f"{account_id}:{now.strftime('%Y-%m-%d')}"
@@ -145,8 +122,8 @@ class Acceptor:
         self.outbox = outbox
         self.settings = settings
         self.metrics = metrics
-        self.accounts = TtlCache(account_ttl)
-        self.contacts = TtlCache(3600.0)
+        self.accounts: TtlCache[str, dict[str, Any]] = TtlCache(account_ttl)
+        self.contacts: TtlCache[tuple[str, str], str] = TtlCache(3600.0)
         self.plans: dict[str, Planner] = {}
         self._usage = usage_batcher(db)
         self._inserts = insert_batcher(db)
@@ -267,7 +244,7 @@ class Acceptor:
                 except DuplicateKeyError:
                     continue  # a concurrent request created it: count on that one
                 found = contact
-            self.contacts.put((account_id, phone), found["_id"])
+            self.contacts.put((account_id, phone), str(found["_id"]))
             return str(found["_id"])
         raise RuntimeError("contact could be neither found nor created")
 

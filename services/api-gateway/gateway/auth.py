@@ -8,7 +8,6 @@ every request. Missing or unknown → 401 ``UNAUTHORIZED``; the route's scope mi
 from __future__ import annotations
 
 import hmac
-import time
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -16,6 +15,7 @@ from aiohttp import web
 from gateway import keys
 from gateway.errors import ApiError, Handler
 from gateway.spec import operation_of
+from shared.cache import TtlCache
 from shared.db import Database
 from shared.headers import AUTHORIZATION, bearer_token
 from shared.secrets import hash_api_key
@@ -40,23 +40,19 @@ class Authenticator:
 
     def __init__(self, db: Database, *, ttl: float = 30.0, max_entries: int = 10_000) -> None:
         self._db = db
-        self._ttl = ttl
-        self._max = max_entries
-        self._cache: dict[str, tuple[float, Principal]] = {}
+        self._cache: TtlCache[str, Principal] = TtlCache(ttl, max_entries=max_entries)
 
     async def resolve(self, key: str) -> Principal | None:
         digest = hash_api_key(key)
         cached = self._cache.get(digest)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
+        if cached is not None:
+            return cached
         doc = await self._db.api_keys.find_one({"_id": digest})
         if doc is None or not hmac.compare_digest(str(doc["_id"]), digest):
-            self._cache.pop(digest, None)
+            self._cache.forget(digest)
             return None
         principal = Principal(str(doc["userId"]), frozenset(doc.get("scopes", [])), digest)
-        if len(self._cache) >= self._max:
-            self._cache.clear()
-        self._cache[digest] = (time.monotonic() + self._ttl, principal)
+        self._cache.put(digest, principal)
         return principal
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
+from shared.cache import TtlCache
 from shared.db import Database
 
 ACCOUNT_CACHE_SECONDS = 30.0
@@ -16,19 +16,16 @@ class AccountCache:
 
     def __init__(self, db: Database, *, ttl: float = ACCOUNT_CACHE_SECONDS) -> None:
         self._db = db
-        self._ttl = ttl
-        self._cache: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._cache: TtlCache[str, dict[str, Any]] = TtlCache(ttl)
 
     async def lookup(self, phone_number_ids: set[str]) -> dict[str, dict[str, Any]]:
         """The accounts of those ids that exist."""
-        now = time.monotonic()
         found = {
-            pnid: hit[1] for pnid in phone_number_ids
-            if (hit := self._cache.get(pnid)) is not None and hit[0] > now
+            pnid: hit for pnid in phone_number_ids if (hit := self._cache.get(pnid)) is not None
         }
         missing = sorted(phone_number_ids - found.keys())
         if missing:
             async for doc in self._db.accounts.find({"phoneNumberId": {"$in": missing}}):
                 found[doc["phoneNumberId"]] = doc
-                self._cache[doc["phoneNumberId"]] = (now + self._ttl, doc)
+                self._cache.put(doc["phoneNumberId"], doc)
         return found

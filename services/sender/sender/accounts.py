@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
+from shared.cache import TtlCache
 from shared.db import Database
 from shared.models import AccountStatus, utcnow
 from shared.secrets import TokenCipher
@@ -28,19 +28,15 @@ class Accounts:
     def __init__(self, db: Database, cipher: TokenCipher, *, ttl: float = CACHE_SECONDS) -> None:
         self._db = db
         self._cipher = cipher
-        self._ttl = ttl
-        self._cache: dict[str, tuple[float, Account | None]] = {}
+        self._cache: TtlCache[str, Account | None] = TtlCache(ttl)
 
     async def get(self, account_id: str) -> Account | None:
-        hit = self._cache.get(account_id)
-        if hit and time.monotonic() - hit[0] < self._ttl:
-            return hit[1]
+        """The account (None when it does not exist: that is cached too)."""
+        return await self._cache.get_or_load(account_id, lambda: self._read(account_id))
+
+    async def _read(self, account_id: str) -> Account | None:
         doc = await self._db.accounts.find_one({"_id": account_id})
-        account = self._from_doc(doc) if doc else None
-        self._cache[account_id] = (time.monotonic(), account)
-        if len(self._cache) > 50_000:
-            self._cache.clear()
-        return account
+        return self._from_doc(doc) if doc else None
 
     def _from_doc(self, doc: dict[str, Any]) -> Account:
         try:
@@ -61,4 +57,4 @@ class Accounts:
             {"$set": {"status": AccountStatus.DISCONNECTED.value, "updatedAt": utcnow(),
                       "disconnectedReason": reason}},
         )
-        self._cache.pop(account_id, None)
+        self._cache.forget(account_id)
