@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import structlog
 from aiohttp import web
@@ -25,7 +24,7 @@ from gateway.ratelimit import RateLimiter, ratelimit_middleware
 from shared import db as dbmod
 from shared.broker import Broker
 from shared.cloudapi import CloudApi
-from shared.media import open_store
+from shared.media import MediaStore, open_store
 from shared.observability import add_health_routes, metrics_middleware
 from shared.requestlog import install as install_request_log
 from shared.retry import connect_with_retry
@@ -40,9 +39,14 @@ CONNECT_SECONDS = 60.0
 Context = Callable[[web.Application], AsyncIterator[None]]
 
 
-def create_app(settings: Settings, **overrides: Any) -> web.Application:
-    """Build the gateway; ``overrides`` may supply db, broker, cloud, media, registry, intake."""
-    registry = overrides.get("registry") or CollectorRegistry()
+def create_app(
+    settings: Settings, *, db: dbmod.Database | None = None, broker: Broker | None = None,
+    cloud: CloudApi | None = None, media: MediaStore | None = None,
+    registry: CollectorRegistry | None = None, intake: bool = True,
+) -> web.Application:
+    """Build the gateway. ``db``, ``broker``, ``cloud`` and ``media`` replace what it would
+    open; ``intake=False`` leaves the intake consumer off."""
+    registry = registry or CollectorRegistry()
     metrics = GatewayMetrics.create(registry)
     app = web.Application(
         client_max_size=max(MAX_JSON_BODY, settings.media_max_bytes + 64 * 1024),
@@ -56,14 +60,14 @@ def create_app(settings: Settings, **overrides: Any) -> web.Application:
     app[keys.CIPHER] = TokenCipher(settings.secret_key)
     app[keys.LIMITER] = RateLimiter(settings.api_rate_per_second, settings.api_rate_burst)
     app.cleanup_ctx.extend([
-        _database(overrides.get("db")),
-        _broker(overrides.get("broker")),
+        _database(db),
+        _broker(broker),
         _outbox,
-        _cloud(overrides.get("cloud")),
-        _media(overrides.get("media")),
+        _cloud(cloud),
+        _media(media),
         _services,
     ])
-    if overrides.get("intake", True):
+    if intake:
         app.cleanup_ctx.append(_intake)
     add_health_routes(app, registry, lambda: _readiness(app))
     setup_routes(app)
@@ -134,7 +138,7 @@ def _cloud(given: CloudApi | None) -> Context:
     return context
 
 
-def _media(given: Any) -> Context:
+def _media(given: MediaStore | None) -> Context:
     async def context(app: web.Application) -> AsyncIterator[None]:
         settings = app[keys.SETTINGS]
         store = given or await open_store(settings.media_store, data_dir=settings.data_dir,
