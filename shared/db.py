@@ -6,6 +6,7 @@ UUID values. Timestamps are timezone-aware UTC datetimes.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
@@ -14,6 +15,18 @@ from pymongo.asynchronous.database import AsyncDatabase
 Database = AsyncDatabase[dict[str, Any]]
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MILLISECOND = timedelta(milliseconds=1)
+
+
+def created_ms(at: datetime, *, up: bool = False) -> int:
+    """``at`` (timezone-aware) as integer epoch milliseconds, exactly (no float rounding),
+    rounded down, or up with ``up``. A message's ``createdMs`` is ``created_ms(createdAt)``:
+    the numeric key lists sort, filter and page on (a date in a filter scans the collection on
+    the embedded server; BSON dates keep milliseconds, so both agree)."""
+    if up:
+        return -((EPOCH - at) // MILLISECOND)
+    return (at - EPOCH) // MILLISECOND
 
 INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
     "api_keys": [([("userId", ASCENDING)], {})],
@@ -27,7 +40,7 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
         ([("userId", ASCENDING), ("whatsappAccountId", ASCENDING), ("createdAt", DESCENDING)], {}),
     ],
     "messages": [
-        # The seed's three, then one per list filter (each led by the tenant), then workers'.
+        # The seed's three, then the lists' (gateway/keyset.py), then workers'.
         (
             [("whatsappAccountId", ASCENDING), ("contactId", ASCENDING), ("createdAt", ASCENDING)],
             {},
@@ -38,16 +51,21 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
             [("whatsappMessageId", ASCENDING)],
             {"unique": True, "partialFilterExpression": {"whatsappMessageId": {"$type": "string"}}},
         ),
-        ([("userId", ASCENDING), ("createdAt", DESCENDING)], {}),
-        ([("userId", ASCENDING), ("whatsappAccountId", ASCENDING), ("createdAt", DESCENDING)], {}),
-        ([("userId", ASCENDING), ("contactId", ASCENDING), ("createdAt", DESCENDING)], {}),
-        ([("userId", ASCENDING), ("status", ASCENDING), ("createdAt", DESCENDING)], {}),
-        ([("userId", ASCENDING), ("direction", ASCENDING), ("createdAt", DESCENDING)], {}),
-        ([("userId", ASCENDING), ("type", ASCENDING), ("createdAt", DESCENDING)], {}),
+        # GET /messages: (tenant, filter, createdMs) for each filter, and account + status (the
+        # dashboard's list). Equalities then a numeric sort key: an index range in sort order
+        # on both servers (a date in the key would scan on the embedded server).
+        ([("userId", ASCENDING), ("createdMs", DESCENDING)], {}),
+        ([("userId", ASCENDING), ("whatsappAccountId", ASCENDING), ("createdMs", DESCENDING)], {}),
+        ([("userId", ASCENDING), ("whatsappAccountId", ASCENDING), ("status", ASCENDING),
+          ("createdMs", DESCENDING)], {}),
+        ([("userId", ASCENDING), ("contactId", ASCENDING), ("createdMs", DESCENDING)], {}),
+        ([("userId", ASCENDING), ("status", ASCENDING), ("createdMs", DESCENDING)], {}),
+        ([("userId", ASCENDING), ("direction", ASCENDING), ("createdMs", DESCENDING)], {}),
+        ([("userId", ASCENDING), ("type", ASCENDING), ("createdMs", DESCENDING)], {}),
         ([("eventPending", ASCENDING), ("statusChangedAt", ASCENDING)], {}),
         ([("status", ASCENDING), ("dispatched", ASCENDING), ("createdAt", ASCENDING)], {}),
         ([("status", ASCENDING), ("claimedAt", ASCENDING)], {}),
-        ([("whatsappAccountId", ASCENDING), ("attemptedAt", DESCENDING)], {}),
+        ([("whatsappAccountId", ASCENDING), ("attemptedMs", DESCENDING)], {}),
     ],
     "events": [
         ([("messageId", ASCENDING), ("version", ASCENDING)], {}),

@@ -21,6 +21,7 @@ from bench.loadgen import Load, fire
 from bench.progress import step
 from bench.stack import BenchStack, Tenant
 from shared import topology
+from shared.db import created_ms
 from shared.models import SendMessage, utcnow
 from shared.pacing import Planner, publish_send
 
@@ -174,7 +175,8 @@ def clones(base: dict[str, Any], offset: int, count: int) -> list[dict[str, Any]
     now = utcnow()
     docs = []
     for i in range(count):
-        doc = {**base, "_id": str(uuid.uuid4()), "createdAt": now, "updatedAt": now,
+        doc = {**base, "_id": str(uuid.uuid4()), "createdAt": now, "createdMs": created_ms(now),
+               "updatedAt": now,
                "statusChangedAt": now, "content": f"bench {offset + i}"}
         for key, value in list(doc.items()):
             if callable(value):

@@ -13,7 +13,8 @@ from bench.figures.common import Context
 from bench.progress import step
 from bench.results import Figure, Row
 from bench.stack import Tenant
-from shared.db import ensure_indexes
+from gateway.keyset import After
+from shared.db import created_ms, ensure_indexes
 from shared.models import utcnow
 
 STATUSES = ["Read"] * 10 + ["Delivered"] * 4 + ["Sent"] * 3 + ["Failed", "Queued"]
@@ -36,7 +37,8 @@ def message_doc(tenant: Tenant, contacts: list[str], i: int, base: Any) -> dict[
         "whatsappMessageId": f"wamid.bench{uuid.uuid4().hex}", "status": status,
         "errorMessage": "(131026) undeliverable" if status == "Failed" else None,
         "scheduledFor": None, "sentAt": at, "deliveredAt": None, "readAt": None,
-        "isFromBot": False, "createdAt": at, "updatedAt": at, "attempts": 1, "version": 3,
+        "isFromBot": False, "createdAt": at, "createdMs": created_ms(at), "updatedAt": at,
+        "attempts": 1, "version": 3,
         "previousStatus": None, "statusChangedAt": at, "dispatched": True,
     }
     doc["from" if inbound else "to"] = f"+1555{i % len(contacts):07d}"
@@ -92,23 +94,38 @@ class Store:
             await self.db.stats_accounts.replace_one({"_id": doc["_id"]}, doc, upsert=True)
 
 
-def read_paths(tenant: Tenant) -> dict[str, str]:
-    account = tenant.accounts[0]["_id"]
+async def middle_cursor(store: Store) -> str:
+    """The cursor a client holds after paging to the middle of the store (message
+    ``size // 2`` from the newest): what ``nextCursor`` is there, built from that message."""
+    position = store.size // 2
+    ms = created_ms(store.base + timedelta(milliseconds=store.size - 1 - position))
+    doc = await store.db.messages.find_one(
+        {"userId": {"$eq": store.tenant.user_id}, "createdMs": {"$eq": ms}})
+    if doc is None:
+        raise RuntimeError(f"no message at createdMs {ms}")
+    return After(ms, doc["_id"], 1, position // 50 + 2).encode()
+
+
+async def read_paths(store: Store) -> dict[str, str]:
+    account = store.tenant.accounts[0]["_id"]
     return {
         "statistics": "/api/v1/messages/statistics",
         "first page": "/api/v1/messages",
         "filtered page (account + status Failed)":
             f"/api/v1/messages?whatsappAccountId={account}&status=Failed",
-        "page 1,000": "/api/v1/messages?page=1000",
+        "deep page by cursor (the middle of the store)":
+            f"/api/v1/messages?cursor={await middle_cursor(store)}",
+        "page 1,000 by skip": "/api/v1/messages?page=1000",
     }
 
 
-async def time_reads(ctx: Context, base: str, tenant: Tenant,
+async def time_reads(ctx: Context, base: str, store: Store,
                      patience: float) -> dict[str, list[float]]:
     """Each read once to warm up, then ``TIMED`` times (ms); a read slower than ``patience``
     seconds is not repeated."""
+    tenant = store.tenant
     out: dict[str, list[float]] = {}
-    for label, path in read_paths(tenant).items():
+    for label, path in (await read_paths(store)).items():
         out[label] = []
         for attempt in range(TIMED + 1):
             started = time.perf_counter()
@@ -134,7 +151,10 @@ async def run(ctx: Context) -> Figure:
         f"type and direction, and the stats projection written to match. Each read is timed "
         f"{TIMED} times after one warm-up, sequentially, at {SMALL:,} and then at {large:,} "
         "stored messages; the ratio is large/small (the \"floor\" column is the small store). "
-        "Page 1,000 uses the default limit of 50 (skip 49,950): at 1,000 messages it is empty."))
+        "The deep page by cursor is the page after the middle message (the `nextCursor` a client "
+        "paging down holds there). Page 1,000 uses the default limit of 50 (skip 49,950): at "
+        "1,000 messages it is empty; skipping is kept for the contract, the cursor is the way "
+        "to read deep."))
     ctx.core()
     db = ctx.stack.client["bench_reads"]
     await ensure_indexes(db)
@@ -150,7 +170,7 @@ async def run(ctx: Context) -> Figure:
     store = Store(ctx, tenant, contacts)
     try:
         await store.grow(SMALL, budget=budget)
-        small = await time_reads(ctx, base, tenant, patience=60)
+        small = await time_reads(ctx, base, store, patience=60)
         step("reads at 1,000: " + ", ".join(f"{k} {v[0]:.0f} ms" for k, v in small.items()))
         await store.grow(large, budget=budget)
         if store.size < large:
@@ -158,7 +178,7 @@ async def run(ctx: Context) -> Figure:
                 f"only {store.size:,} of {large:,} messages could be stored within the "
                 f"{budget} s budget ({store.size / store.insert_seconds:,.0f} inserts/s); "
                 f"the large figures are at {store.size:,}")
-        big = await time_reads(ctx, base, tenant, patience=60)
+        big = await time_reads(ctx, base, store, patience=60)
         step(f"reads at {store.size:,}: " + ", ".join(f"{k} {v[0]:.0f} ms" for k, v in big.items()))
     finally:
         ctx.stack.stop("gateway-reads")

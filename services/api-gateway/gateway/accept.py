@@ -27,7 +27,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.parsing import Body
 from shared.broker import Broker, PublishError
 from shared.cache import TtlCache
-from shared.db import Database
+from shared.db import Database, created_ms
 from shared.media import KIND_OF
 from shared.models import (
     AccountStatus,
@@ -286,8 +286,8 @@ def new_message(
         "content": body.content, "mediaUrl": body.media_url, "mediaId": body.media_id,
         "whatsappMessageId": None, "status": MessageStatus.QUEUED.value, "errorMessage": None,
         "scheduledFor": body.scheduled_for, "sentAt": None, "deliveredAt": None,
-        "readAt": None, "isFromBot": False, "createdAt": now, "updatedAt": now,
-        "to": body.to, "attempts": 0, "version": 1, "previousStatus": None,
+        "readAt": None, "isFromBot": False, "createdAt": now, "createdMs": created_ms(now),
+        "updatedAt": now, "to": body.to, "attempts": 0, "version": 1, "previousStatus": None,
         "statusChangedAt": now, "eventPending": True, "dispatched": False,
         "idempotencyKey": idempotency_key,
     }

@@ -49,7 +49,19 @@ class Page(Out):
     total_pages: int
 
 
-class MessageList(Page):
+class CursorPage(Page):
+    """A page of a list read by keyset: pass ``nextCursor`` as ``cursor`` for the next one."""
+
+    total: int = Field(description=(
+        "Matches of the filter. Exact below 10,000; at or above, from the statistics counters "
+        "(a few milliseconds behind) when they count the filter, else 10,000 meaning "
+        "\"10,000 or more\" (docs/API.md)."))
+    page: int = Field(description="This page's number, also when it was reached by `cursor`.")
+    next_cursor: str | None = Field(description=(
+        "Opaque: send it as `cursor` (without `page`) for the next page; null on the last page."))
+
+
+class MessageList(CursorPage):
     messages: list[MessageOut]
 
 

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.db import Database
+from shared.db import Database, created_ms
 from shared.models import utcnow
 
 
@@ -18,7 +18,8 @@ async def message(db: Database, *, user_id: str, account_id: str, **fields: Any)
         "direction": "Outbound", "type": "Text", "content": "hi", "mediaUrl": None,
         "whatsappMessageId": None, "status": "Queued", "errorMessage": None,
         "scheduledFor": None, "sentAt": None, "deliveredAt": None, "readAt": None,
-        "isFromBot": False, "createdAt": now, "updatedAt": now, "to": "+15551234567",
+        "isFromBot": False, "createdAt": now, "createdMs": created_ms(now), "updatedAt": now,
+        "to": "+15551234567",
         "attempts": 0, "version": 1, "previousStatus": None, "statusChangedAt": now,
         "dispatched": True,
     }

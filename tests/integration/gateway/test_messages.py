@@ -46,7 +46,8 @@ class TestList:
         assert status == 200
         assert ids(body) == [d["_id"] for d in reversed(sample)]
         assert body["data"] | {"messages": None} == {
-            "messages": None, "total": 6, "page": 1, "limit": 50, "totalPages": 1}
+            "messages": None, "total": 6, "page": 1, "limit": 50, "totalPages": 1,
+            "nextCursor": None}
 
     @pytest.mark.parametrize(("query", "expected"), [
         ("status=Queued", [5, 4]),

@@ -15,13 +15,14 @@ from gateway.accept import SendMessageBody
 from gateway.auth import principal_of
 from gateway.errors import conflict, not_found, ok
 from gateway.idempotency import Answer, canonical_json, idempotent_view
+from gateway.keyset import CursorQuery, count_upto, keyset_page, sargable
 from gateway.parsing import parse_query, read_json, validate
-from gateway.present import PageQuery
 from gateway.schemas import MessageList, MessageOut
 from gateway.spec import operation
+from gateway.tenancy import own_account
 from shared import topology
 from shared.broker import PublishError
-from shared.db import Database
+from shared.db import Database, created_ms
 from shared.headers import IDEMPOTENCY_KEY
 from shared.models import Direction, MarkRead, MessageStatus, MessageType, as_utc, utcnow
 from shared.store import VersionConflict, transition
@@ -31,7 +32,7 @@ TAG = "Messages"
 QUEUED_MESSAGE = "Message queued for sending"
 
 
-class ListMessagesQuery(PageQuery):
+class ListMessagesQuery(CursorQuery):
     """Filters of ``GET /messages``; every one optional."""
 
     whatsapp_account_id: str | None = Field(None, max_length=100)
@@ -63,13 +64,15 @@ class ListMessagesQuery(PageQuery):
             value = getattr(self, name)
             if value is not None:
                 query[field] = str(value)
-        created: dict[str, datetime] = {}
+        # On the numeric createdMs (a date in a filter scans on the embedded server).
+        # createdAt >= start <=> createdMs >= ceil(start in ms); <= end <=> <= floor(end).
+        created: dict[str, int] = {}
         if self.start_date:
-            created["$gte"] = self.start_date
+            created["$gte"] = created_ms(self.start_date, up=True)
         if self.end_date:
-            created["$lte"] = self.end_date
+            created["$lte"] = created_ms(self.end_date)
         if created:
-            query["createdAt"] = created
+            query["createdMs"] = created
         return query
 
 
@@ -92,19 +95,21 @@ async def send_message(request: web.Request) -> web.Response:
 
 
 @operation(summary="List messages, newest first", tag=TAG, scope="messages:read",
-           query=ListMessagesQuery, response=MessageList, errors=(400, 401, 403))
+           query=ListMessagesQuery, response=MessageList, errors=(400, 401, 403, 404))
 async def list_messages(request: web.Request) -> web.Response:
     query = parse_query(request, ListMessagesQuery)
     db = request.app[keys.DB]
+    await own_account(db, principal_of(request).user_id, query.whatsapp_account_id)
     where = query.mongo(principal_of(request).user_id)
-    page = await present.page_of(
-        db.messages, where, [("createdAt", -1), ("_id", -1)], query, "messages",
-        present.message, total=await projected_total(db, where))
-    return ok(page)
+    total = await projected_total(db, where)
+    if total is None:
+        total = await count_upto(db.messages, sargable(where), COUNTED_UP_TO)
+    return ok(await keyset_page(db.messages, where, query, "messages", present.message, total))
 
 
 # Below this many matches the total is counted exactly; at or above, the stats projection
-# answers it (the same counters as /messages/statistics, a few milliseconds behind).
+# answers it (the same counters as /messages/statistics, a few milliseconds behind), and a
+# filter the projection does not count stops counting there (the total then means "at least").
 COUNTED_UP_TO = 10_000
 PROJECTED = {"status": "byStatus", "direction": "byDirection", "type": "byType"}
 

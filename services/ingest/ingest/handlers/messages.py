@@ -19,6 +19,7 @@ from ingest.context import Context
 from ingest.mapping import NATIVE
 from ingest.parse import InboundMessage
 from shared.broker import Requeue
+from shared.db import created_ms
 from shared.models import Direction, MessageStatus, utcnow
 
 log = structlog.get_logger("relay.ingest.messages")
@@ -107,7 +108,8 @@ def new_message_doc(
         "status": MessageStatus.DELIVERED.value, "previousStatus": None, "version": 1,
         "errorMessage": None, "scheduledFor": None, "sentAt": None,
         "deliveredAt": item.timestamp, "readAt": None, "isFromBot": False,
-        "from": item.phone, "attempts": 0, "createdAt": item.timestamp, "updatedAt": now,
+        "from": item.phone, "attempts": 0, "createdAt": item.timestamp,
+        "createdMs": created_ms(item.timestamp), "updatedAt": now,
         "statusChangedAt": now, "eventPending": True, "contactCounted": False,
     }
     if item.media_id:
