@@ -64,6 +64,15 @@ class PageQuery(Query):
     limit: int = Field(50, ge=1, le=100, description="Items per page, 1 to 100.")
 
 
+async def count(collection: AsyncCollection[dict[str, Any]], query: dict[str, Any]) -> int:
+    """How many documents match: an aggregate ``$count``, O(matches) on both servers
+    (``count_documents`` loads the whole collection on the embedded server, whatever the
+    filter; it answers ``[{n: 0}]`` where MongoDB answers ``[]``)."""
+    pipeline: list[dict[str, Any]] = [{"$match": query}, {"$count": "n"}]
+    rows = await (await collection.aggregate(pipeline)).to_list()
+    return int(rows[0]["n"]) if rows else 0
+
+
 async def page_of(
     collection: AsyncCollection[dict[str, Any]], query: dict[str, Any],
     sort: list[tuple[str, int]], page: PageQuery, plural: str,
@@ -71,10 +80,13 @@ async def page_of(
 ) -> dict[str, Any]:
     """One page of ``query``: ``{<plural>: [...], total, page, limit, totalPages}``; ``total``
     is counted unless the caller knows it."""
+    # Equalities as ``$eq``: the embedded server makes a bare ``{f: v}`` an array-containment
+    # test that no index serves unless an index *name* ends in ``_f`` (gateway/keyset.py).
+    query = {k: v if isinstance(v, dict) else {"$eq": v} for k, v in query.items()}
     cursor = collection.find(query, sort=sort, skip=(page.page - 1) * page.limit,
                              limit=page.limit)
     if total is None:
-        total, docs = await asyncio.gather(collection.count_documents(query), cursor.to_list())
+        total, docs = await asyncio.gather(count(collection, query), cursor.to_list())
     else:
         docs = await cursor.to_list()
     return {
