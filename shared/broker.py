@@ -207,11 +207,10 @@ class Broker:
         try:
             await handler(payload, message)
         except (Requeue, ConnectionFailure, PublishError) as exc:
-            # Transient: the database or broker is away. Put it back rather than lose it.
-            log.warning("requeue", queue=queue_name, reason=repr(exc)[:300])
-            await asyncio.sleep(0.2)
-            with contextlib.suppress(AMQPError, RuntimeError):
-                await message.nack(requeue=True)
+            # Transient: the database or broker is away. Try again later, without spinning.
+            from shared.redelivery import retry_later  # here: shared.redelivery imports us
+
+            await retry_later(self, message, queue_name, repr(exc)[:300])
             return
         except Exception:
             log.exception("handler_failed", queue=queue_name)

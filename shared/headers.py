@@ -14,6 +14,7 @@ NOT_BEFORE = "x-relay-not-before"  # epoch ms before which the command must not 
 PLANNED = "x-relay-planned"  # its pacing slot is already planned: straight to the gate on return
 ATTEMPT = "x-relay-attempt"  # how many times it was tried (sender retries, ingest retries)
 ASIDE = "x-relay-aside"  # set aside while its account had enough commands in hand
+TRANSIENT = "x-relay-transient"  # transient failures so far (shared.redelivery's back-off)
 
 # AMQP: the webhook inbox (ingest).
 RECEIVED_AT = "x-relay-received-at"  # epoch seconds the webhook endpoint took the payload

@@ -23,7 +23,9 @@ import math
 import zlib
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractExchange, ExchangeType
+import structlog
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue, ExchangeType
+from aio_pika.exceptions import ChannelPreconditionFailed
 from pamqp.common import FieldTable
 
 COMMANDS = "relay.commands"
@@ -37,8 +39,21 @@ INBOX_QUEUE = "relay.inbox"
 INBOX_KEY = "inbox"
 DEAD_QUEUE = "relay.dead"
 INTAKE_QUEUE = "relay.commands.intake"
+INTAKE_KEY = "intake"
 REJECTED_QUEUE = "relay.commands.rejected"
 STATS_QUEUE = "relay.events.stats"
+STATS_KEY = "stats"
+
+# Deliveries of one message before a consuming queue dead-letters it to relay.dead (RabbitMQ 4
+# defaults to 20; 3.x to none). Set explicitly, so both versions behave the same: a transient
+# failure never uses it up (shared.redelivery backs off through the delay queues after one
+# quick requeue), only a message that kills its consumer again and again does. The queues
+# that are only read by people (relay.dead, relay.commands.rejected: listing puts messages
+# back) get a limit no listing reaches, so RabbitMQ 4's default never drops them.
+DELIVERY_LIMIT = 50
+HELD_DELIVERY_LIMIT = 1_000_000
+DELIVERY_LIMIT_ARG = "x-delivery-limit"
+log = structlog.get_logger("relay.topology")
 
 # Deferral: delays in units of WAIT_UNIT_MS, up to 2^WAIT_LEVELS - 1 units (about 14.5 h; a
 # longer wait comes back at the most and is deferred again for the rest).
@@ -82,8 +97,37 @@ EXCHANGES: dict[str, ExchangeType] = {
 }
 
 
+HELD: FieldTable = {**QUORUM, DELIVERY_LIMIT_ARG: HELD_DELIVERY_LIMIT}
+# The routing key that brings a message back to each consuming queue through relay.wait.out.
+RETRY_KEYS = {INBOX_QUEUE: INBOX_KEY, INTAKE_QUEUE: INTAKE_KEY, STATS_QUEUE: STATS_KEY}
+
+
+def retry_key(queue: str) -> str | None:
+    """The target key (``wait_route``) that brings a deferred message back to ``queue``."""
+    prefix, _, shard = queue.rpartition(".")
+    if prefix == SEND and shard.isdigit():
+        return shard_key(int(shard))
+    return RETRY_KEYS.get(queue)
+
+
+async def _queue(channel: AbstractChannel, name: str, arguments: FieldTable) -> AbstractQueue:
+    """Declare a durable queue. A queue declared before Relay set ``x-delivery-limit`` keeps
+    its arguments (RabbitMQ refuses to change them): it is used as it is, with a warning
+    (set the limit by policy, or delete the drained queue, to have it)."""
+    try:
+        return await channel.declare_queue(name, durable=True, arguments=arguments)
+    except ChannelPreconditionFailed as exc:
+        if DELIVERY_LIMIT_ARG not in str(exc) or DELIVERY_LIMIT_ARG not in arguments:
+            raise
+        log.warning("queue_without_delivery_limit", queue=name, error=str(exc)[:300])
+        await channel.reopen()
+        older = {k: v for k, v in arguments.items() if k != DELIVERY_LIMIT_ARG}
+        return await channel.declare_queue(name, durable=True, arguments=older)
+
+
 def _dead_lettered(*, single_active: bool = False) -> FieldTable:
-    arguments: FieldTable = {**QUORUM, "x-dead-letter-exchange": DLX}
+    arguments: FieldTable = {**QUORUM, "x-dead-letter-exchange": DLX,
+                             DELIVERY_LIMIT_ARG: DELIVERY_LIMIT}
     if single_active:
         arguments["x-single-active-consumer"] = True
     return arguments
@@ -95,27 +139,24 @@ async def declare(channel: AbstractChannel, *, shards: int) -> dict[str, Abstrac
         name: await channel.declare_exchange(name, kind, durable=True)
         for name, kind in EXCHANGES.items()
     }
-    dead = await channel.declare_queue(DEAD_QUEUE, durable=True, arguments=QUORUM)
+    dead = await _queue(channel, DEAD_QUEUE, HELD)
     await dead.bind(ex[DLX])
     for shard in range(shards):
-        queue = await channel.declare_queue(
-            shard_queue(shard), durable=True,
-            arguments=_dead_lettered(single_active=True),
-        )
+        queue = await _queue(channel, shard_queue(shard), _dead_lettered(single_active=True))
         await queue.bind(ex[SEND], routing_key=shard_key(shard))
         await queue.bind(ex[REDELIVER], routing_key=shard_key(shard))
         await queue.bind(ex[WAIT_OUT], routing_key=f"#.{shard_key(shard)}")
-    inbox = await channel.declare_queue(INBOX_QUEUE, durable=True, arguments=_dead_lettered())
+    inbox = await _queue(channel, INBOX_QUEUE, _dead_lettered())
     await inbox.bind(ex[REDELIVER], routing_key=INBOX_KEY)
     await inbox.bind(ex[WAIT_OUT], routing_key=f"#.{INBOX_KEY}")
     ex.update(await _declare_wait_levels(channel, ex[WAIT_OUT]))
-    intake = await channel.declare_queue(INTAKE_QUEUE, durable=True, arguments=_dead_lettered())
+    intake = await _queue(channel, INTAKE_QUEUE, _dead_lettered())
     await intake.bind(ex[COMMANDS], routing_key="message.send")
-    await channel.declare_queue(REJECTED_QUEUE, durable=True, arguments=QUORUM)
-    stats = await channel.declare_queue(
-        STATS_QUEUE, durable=True, arguments=_dead_lettered(single_active=True)
-    )
+    await intake.bind(ex[WAIT_OUT], routing_key=f"#.{INTAKE_KEY}")
+    await _queue(channel, REJECTED_QUEUE, HELD)
+    stats = await _queue(channel, STATS_QUEUE, _dead_lettered(single_active=True))
     await stats.bind(ex[EVENTS], routing_key="message.#")
+    await stats.bind(ex[WAIT_OUT], routing_key=f"#.{STATS_KEY}")
     return ex
 
 
