@@ -103,7 +103,7 @@ async def middle_cursor(store: Store) -> str:
         {"userId": {"$eq": store.tenant.user_id}, "createdMs": {"$eq": ms}})
     if doc is None:
         raise RuntimeError(f"no message at createdMs {ms}")
-    return After(ms, doc["_id"], 1, position // 50 + 2).encode()
+    return After(ms, doc["_id"], 0, position // 50 + 2).encode()  # 0: its group is whole
 
 
 async def read_paths(store: Store) -> dict[str, str]:

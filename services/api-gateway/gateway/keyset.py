@@ -58,7 +58,8 @@ class CursorQuery(PageQuery):
 @dataclass(frozen=True)
 class After:
     """Where a page ends: its last item's key, how many items with that ``createdMs`` were
-    listed so far (``seen``), and the next page's number."""
+    listed so far (``seen``; 0 when the page ended with the last of them), and the next page's
+    number."""
 
     ms: int
     last_id: str
@@ -83,7 +84,7 @@ def decode_cursor(cursor: str) -> After:
     except (binascii.Error, ValueError, TypeError):
         raise bad from None
     if not (_is_int(ms, 0, 2**53) and isinstance(last_id, str) and 0 < len(last_id) <= 100
-            and _is_int(seen, 1, 10**9) and _is_int(page, 2, 10**9)):
+            and _is_int(seen, 0, 10**9) and _is_int(page, 2, 10**9)):
         raise bad
     return After(ms, last_id, seen, page)
 
@@ -137,7 +138,8 @@ async def newest(collection: AsyncCollection[Doc], where: Doc, n: int,
     out: list[Doc] = []
     query = where
     if after is not None:
-        out = await _rest_of_group(collection, where, after, n)
+        if after.seen:
+            out = await _rest_of_group(collection, where, after, n)
         query = _with_key(where, {"$lt": after.ms})
     need = n - len(out)
     if need <= 0:
@@ -185,11 +187,14 @@ async def keyset_page(
             where, sort=[(SORT_KEY, -1), ("_id", -1)], skip=(query.page - 1) * query.limit,
             limit=query.limit + 1).to_list()
     more = len(docs) > query.limit
+    following = docs[query.limit] if more else None
     docs = docs[:query.limit]
     next_cursor = None
-    if more and docs:
+    if following is not None and docs:
         ms, last_id = key_of(docs[-1])
-        if after is None and query.page > 1:
+        if key_of(following)[0] != ms:
+            seen = 0  # the page ends with its group: the next one starts below ms
+        elif after is None and query.page > 1:
             seen = await _seen_in_group(collection, where, docs[-1])
         else:
             seen = sum(1 for d in docs if key_of(d)[0] == ms)

@@ -139,6 +139,7 @@ class TestBadCursor:
         b64(json.dumps(["1", "x", 2]).encode()), b64(json.dumps([1, "x", 1]).encode()),
         b64(json.dumps([-5, "x", 2]).encode()), b64(json.dumps([1.5, "x", 2]).encode()),
         b64(json.dumps([1, "", 2]).encode()), b64(json.dumps({"a": 1}).encode()),
+        b64(json.dumps([1, "x", -1, 2]).encode()), b64(json.dumps([1, "x", 0, 1]).encode()),
         "x" * 201,
     ])
     async def test_is_400_naming_cursor(self, api: Client, cursor: str) -> None:
