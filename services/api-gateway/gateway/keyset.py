@@ -168,6 +168,12 @@ async def count_upto(collection: AsyncCollection[Doc], where: Doc, cap: int) -> 
     return int(rows[0]["n"]) if rows else 0
 
 
+def with_total(page: Doc, total: int) -> None:
+    """Set a page's ``total`` (and ``totalPages``) once it is known."""
+    page["total"] = total
+    page["totalPages"] = math.ceil(total / page["limit"])
+
+
 async def keyset_page(
     collection: AsyncCollection[Doc], where: Doc, query: CursorQuery, plural: str,
     shape: Callable[[Doc], Doc], total: int,

@@ -15,7 +15,7 @@ from gateway.accept import SendMessageBody
 from gateway.auth import principal_of
 from gateway.errors import conflict, not_found, ok
 from gateway.idempotency import Answer, canonical_json, idempotent_view
-from gateway.keyset import CursorQuery, count_upto, keyset_page, sargable
+from gateway.keyset import CursorQuery, count_upto, keyset_page, sargable, with_total
 from gateway.parsing import parse_query, read_json, validate
 from gateway.schemas import MessageList, MessageOut
 from gateway.spec import operation
@@ -102,9 +102,12 @@ async def list_messages(request: web.Request) -> web.Response:
     await own_account(db, principal_of(request).user_id, query.whatsapp_account_id)
     where = query.mongo(principal_of(request).user_id)
     total = await projected_total(db, where)
-    if total is None:
-        total = await count_upto(db.messages, sargable(where), COUNTED_UP_TO)
-    return ok(await keyset_page(db.messages, where, query, "messages", present.message, total))
+    page = await keyset_page(db.messages, where, query, "messages", present.message, total or 0)
+    if total is None:  # a first page that is also the last one is its own count
+        alone = query.cursor is None and query.page == 1 and page["nextCursor"] is None
+        with_total(page, len(page["messages"]) if alone else
+                   await count_upto(db.messages, sargable(where), COUNTED_UP_TO))
+    return ok(page)
 
 
 # Below this many matches the total is counted exactly; at or above, the stats projection
