@@ -22,13 +22,13 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from gateway.batching import contact_batcher, insert_batcher, usage_batcher
-from gateway.errors import ApiError, not_found, validation_error
+from gateway.errors import ApiError, not_found
+from gateway.media_check import MediaCheck, media_url
 from gateway.metrics import GatewayMetrics
 from gateway.parsing import Body
 from shared.broker import Broker, PublishError
 from shared.cache import TtlCache
 from shared.db import Database, created_ms
-from shared.media import KIND_OF
 from shared.models import (
     AccountStatus,
     Direction,
@@ -115,9 +115,10 @@ class Acceptor:
 
     def __init__(
         self, *, db: Database, broker: Broker, outbox: EventOutbox, settings: Settings,
-        metrics: GatewayMetrics, account_ttl: float = 2.0,
+        metrics: GatewayMetrics, media: MediaCheck, account_ttl: float = 2.0,
     ) -> None:
         self.db = db
+        self.media = media
         self.broker = broker
         self.outbox = outbox
         self.settings = settings
@@ -149,8 +150,7 @@ class Acceptor:
         if account["status"] != AccountStatus.CONNECTED:
             raise ApiError(400, "WhatsApp account is not connected",
                            "WHATSAPP_ACCOUNT_NOT_CONNECTED")
-        if body.media_id is not None:
-            await self._check_media(user_id, body)
+        body = await self._check_media(user_id, body)
         now = utcnow()
         usage = usage_id(account["_id"], now)
         await self._take_unit(usage, int(account.get("dailyLimit", 1000)))
@@ -187,13 +187,16 @@ class Acceptor:
         account: dict[str, Any] = doc
         return account
 
-    async def _check_media(self, user_id: str, body: SendMessageBody) -> None:
-        media = await self.db.media.find_one({"_id": body.media_id, "userId": user_id})
-        if media is None:
-            raise validation_error("mediaId does not name media you uploaded", "mediaId")
-        kind = KIND_OF.get(str(media.get("mimeType")))
-        if kind is not None and kind != body.type.value:
-            raise validation_error(f"mediaId is {media['mimeType']}, not {body.type}", "mediaId")
+    async def _check_media(self, user_id: str, body: SendMessageBody) -> SendMessageBody:
+        """Media WhatsApp would refuse is a 400 (``gateway.media_check``); a ``mediaUrl`` is
+        fetched and kept, and the message carries the stored copy (``mediaId``, its URL)."""
+        if body.media_id is not None:
+            await self.media.stored(user_id, body.media_id, body.type.value)
+        elif body.media_url is not None:
+            doc = await self.media.fetched(user_id, body.media_url, body.type.value)
+            return body.model_copy(update={
+                "media_id": doc["_id"], "media_url": media_url(self.settings, doc["_id"])})
+        return body
 
     async def _take_unit(self, usage: str, limit: int) -> None:
         """One unit of today's limit, atomically (batched with concurrent requests)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING
 
 import structlog
 from aiohttp import web
@@ -32,6 +33,9 @@ from shared.secrets import TokenCipher
 from shared.settings import Settings
 from shared.store import EventOutbox
 
+if TYPE_CHECKING:  # imported where it is used (it pulls the sender's media fetcher)
+    from gateway.media_check import Fetcher
+
 log = structlog.get_logger("relay.gateway")
 # Dependencies start in any order: the gateway waits this long for RabbitMQ before giving up.
 CONNECT_SECONDS = 60.0
@@ -43,9 +47,10 @@ def create_app(
     settings: Settings, *, db: dbmod.Database | None = None, broker: Broker | None = None,
     cloud: CloudApi | None = None, media: MediaStore | None = None,
     registry: CollectorRegistry | None = None, intake: bool = True,
+    fetcher: Fetcher | None = None,
 ) -> web.Application:
-    """Build the gateway. ``db``, ``broker``, ``cloud`` and ``media`` replace what it would
-    open; ``intake=False`` leaves the intake consumer off."""
+    """Build the gateway. ``db``, ``broker``, ``cloud``, ``media`` and ``fetcher`` (of
+    ``mediaUrl``s) replace what it would open; ``intake=False`` leaves the intake consumer off."""
     registry = registry or CollectorRegistry()
     metrics = GatewayMetrics.create(registry)
     app = web.Application(
@@ -65,7 +70,7 @@ def create_app(
         _outbox,
         _cloud(cloud),
         _media(media),
-        _services,
+        _services(fetcher),
     ])
     if intake:
         app.cleanup_ctx.append(_intake)
@@ -151,14 +156,20 @@ def _media(given: MediaStore | None) -> Context:
     return context
 
 
-async def _services(app: web.Application) -> AsyncIterator[None]:
-    from gateway.accept import Acceptor
+def _services(fetcher: Fetcher | None) -> Context:
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        from gateway.accept import Acceptor
+        from gateway.media_check import MediaCheck
 
-    app[keys.ACCEPTOR] = Acceptor(
-        db=app[keys.DB], broker=app[keys.BROKER], outbox=app[keys.OUTBOX],
-        settings=app[keys.SETTINGS], metrics=app[keys.METRICS],
-    )
-    yield
+        media = MediaCheck(db=app[keys.DB], store=app[keys.MEDIA], settings=app[keys.SETTINGS],
+                           fetcher=fetcher)
+        app[keys.ACCEPTOR] = Acceptor(
+            db=app[keys.DB], broker=app[keys.BROKER], outbox=app[keys.OUTBOX],
+            settings=app[keys.SETTINGS], metrics=app[keys.METRICS], media=media,
+        )
+        yield
+
+    return context
 
 
 async def _intake(app: web.Application) -> AsyncIterator[None]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -157,7 +158,10 @@ class MediaFetcher:
     """Fetches ``mediaUrl`` bytes through the guard; one short-lived session per hop."""
 
     def __init__(self, *, allowlist: Sequence[str], max_bytes: int, timeout: float = 15.0,
-                 resolve: Resolve = system_resolve) -> None:
+                 resolve: Resolve = system_resolve,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
+        """``ssl_context`` replaces the system's trust store (tests serving HTTPS locally)."""
+        self._ssl: ssl.SSLContext | bool = ssl_context or True
         self._allow = Allowlist.parse(allowlist)
         self._max = max_bytes
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -181,7 +185,8 @@ class MediaFetcher:
     async def _get(self, url: str, host: str, ip: str) -> tuple[int, str | None, bytes]:
         connector = aiohttp.TCPConnector(resolver=PinnedResolver(host, ip), use_dns_cache=False,
                                          limit=1, force_close=True)
-        kwargs: dict[str, Any] = {"allow_redirects": False, "headers": {"Accept": "*/*"}}
+        kwargs: dict[str, Any] = {"allow_redirects": False, "headers": {"Accept": "*/*"},
+                                  "ssl": self._ssl}
         try:
             async with aiohttp.ClientSession(connector=connector, timeout=self._timeout,
                                              trust_env=False) as session, \

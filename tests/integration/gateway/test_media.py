@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestClient
 from relay import embedded
 from shared.broker import Broker
 from shared.db import Database
+from shared.sendable import SENDABLE
 from shared.settings import Settings
 from tests import media_samples as samples
 from tests.integration.gateway.gateway_client import User, running_gateway
@@ -143,14 +144,23 @@ class TestTypeFromBytes:
         assert await db.media.count_documents({}) == 0
         assert await backend.objects() == []
 
-    @pytest.mark.parametrize("mime", sorted(samples.ACCEPTED))
-    async def test_every_seed_type_is_accepted_as_itself(
+    @pytest.mark.parametrize("mime", sorted(SENDABLE))
+    async def test_every_sendable_type_is_accepted_as_itself(
         self, client: TestClient, alice: User, mime: str
     ) -> None:
         status, body = await upload(client, alice, samples.ACCEPTED[mime],
                                     content_type="application/octet-stream")
         assert status == 201, body
         assert body["data"]["mimeType"] == mime
+
+    @pytest.mark.parametrize("mime", sorted(set(samples.ACCEPTED) - set(SENDABLE)))
+    async def test_a_type_whatsapp_refuses_is_415_naming_it(
+        self, client: TestClient, alice: User, db: Database, mime: str
+    ) -> None:
+        status, body = await upload(client, alice, samples.ACCEPTED[mime])
+        assert status == 415 and body["code"] == "UNSUPPORTED_MEDIA_TYPE", body
+        assert mime in body["message"] and "JPEG or PNG up to 5 MB" in body["message"]
+        assert await db.media.count_documents({}) == 0
 
 
 class TestSizeLimit:
@@ -166,11 +176,20 @@ class TestSizeLimit:
         assert await db.media.count_documents({}) == 0
         assert await backend.objects() == []
 
-    async def test_exactly_ten_mib_jpeg_is_accepted(
+    async def test_exactly_ten_mib_pdf_is_accepted(
         self, client: TestClient, alice: User, db: Database
     ) -> None:
-        status, body = await upload(client, alice, samples.jpeg(10 * MIB),
-                                    content_type="image/jpeg")
+        data = samples.pdf() + b"\n" * (10 * MIB - len(samples.pdf()))
+        status, body = await upload(client, alice, data)
         assert status == 201, body
         assert body["data"]["size"] == 10 * MIB
         assert await db.media.count_documents({"userId": alice.id}) == 1
+
+    async def test_an_image_over_whatsapps_5_mb_is_413_naming_the_limit(
+        self, client: TestClient, alice: User, db: Database
+    ) -> None:
+        status, body = await upload(client, alice, samples.jpeg(5 * MIB + 1),
+                                    content_type="image/jpeg")
+        assert status == 413 and body["code"] == "PAYLOAD_TOO_LARGE", body
+        assert "Image media must be at most 5 MB" in body["message"]
+        assert await db.media.count_documents({}) == 0

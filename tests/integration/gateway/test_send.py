@@ -72,12 +72,6 @@ class TestAccepted:
         assert contact["phone"] == "+15551234567"
         assert contact["lastMessageAt"] is not None
 
-    @pytest.mark.parametrize("kind", ["Image", "Video", "Audio", "Document"])
-    async def test_media_by_https_url(self, api: Client, kind: str) -> None:
-        status, body = await api.send(type=kind, content=None, mediaUrl="https://x.test/a.bin")
-        assert status == 202, body
-        assert body["data"]["mediaUrl"] == "https://x.test/a.bin"
-
     async def test_media_by_uploaded_id(self, api: Client, db: Database) -> None:
         await db.media.insert_one({"_id": "med-1", "userId": api.tenant.user_id,
                                    "mimeType": "image/png", "size": 10, "key": "messages/a.png"})

@@ -14,6 +14,7 @@ from gateway.parsing import parse_query
 from gateway.present import PageQuery
 from gateway.schemas import ContactList, ContactOut
 from gateway.spec import operation
+from gateway.tenancy import own_account
 
 TAG = "Contacts"
 
@@ -24,11 +25,12 @@ class ListContactsQuery(PageQuery):
 
 
 @operation(summary="List contacts, newest first", tag=TAG, scope="messages:read",
-           query=ListContactsQuery, response=ContactList, errors=(400, 401, 403))
+           query=ListContactsQuery, response=ContactList, errors=(400, 401, 403, 404))
 async def list_contacts(request: web.Request) -> web.Response:
     query = parse_query(request, ListContactsQuery)
     mongo: dict[str, Any] = {"userId": principal_of(request).user_id}
     if query.whatsapp_account_id is not None:
+        await own_account(request.app[keys.DB], mongo["userId"], query.whatsapp_account_id)
         mongo["whatsappAccountId"] = query.whatsapp_account_id
     page = await present.page_of(request.app[keys.DB].contacts, mongo,
                                  [("createdAt", -1), ("_id", -1)], query, "contacts",

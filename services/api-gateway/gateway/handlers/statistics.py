@@ -15,9 +15,10 @@ from pydantic import Field, create_model, field_validator
 
 from gateway import keys
 from gateway.auth import principal_of
-from gateway.errors import not_found, ok, validation_error
+from gateway.errors import ok, validation_error
 from gateway.parsing import Query, parse_query
 from gateway.spec import operation
+from gateway.tenancy import own_account
 from shared.db import Database
 from shared.models import Direction, MessageStatus, MessageType, Model, utcnow
 
@@ -157,10 +158,7 @@ async def projection_docs(
     db: Database, user_id: str, account_id: str | None, *, with_days: bool
 ) -> list[dict[str, Any]]:
     """The caller's ``stats_accounts`` documents (one account's, after an ownership check)."""
-    if account_id is not None:
-        account = await db.accounts.find_one({"_id": account_id, "userId": user_id}, {"_id": 1})
-        if account is None:
-            raise not_found("WhatsApp account")
+    await own_account(db, user_id, account_id)
     fields = ["total", "byStatus", "byDirection", "byType", "outboundByStatus"]
     projection = dict.fromkeys(["days"] if with_days else fields, 1)
     where: dict[str, Any] = {"userId": user_id}

@@ -120,7 +120,7 @@ class TestIdempotentUpload:
         self, client: TestClient, alice: User, db: Database
     ) -> None:
         await post(client, alice, form(samples.png()), **{"Idempotency-Key": "up-2"})
-        status, body = await post(client, alice, form(samples.gif()),
+        status, body = await post(client, alice, form(samples.jpeg()),
                                   **{"Idempotency-Key": "up-2"})
         assert status == 409 and body["code"] == "CONFLICT"
         assert await db.media.count_documents({"userId": alice.id}) == 1
