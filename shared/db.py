@@ -12,6 +12,8 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from shared import dbwrites
+
 Database = AsyncDatabase[dict[str, Any]]
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
@@ -66,6 +68,8 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
         ([("status", ASCENDING), ("dispatched", ASCENDING), ("createdAt", ASCENDING)], {}),
         ([("status", ASCENDING), ("claimedAt", ASCENDING)], {}),
         ([("whatsappAccountId", ASCENDING), ("attemptedMs", DESCENDING)], {}),
+        # GET /queues/metrics: a user's live claims, one index range (gateway/queue_jobs.py).
+        ([("userId", ASCENDING), ("status", ASCENDING), ("claimUntil", ASCENDING)], {}),
     ],
     "events": [
         ([("messageId", ASCENDING), ("version", ASCENDING)], {}),
@@ -87,6 +91,7 @@ def connect(url: str, *, timeout_ms: int = 5000) -> AsyncMongoClient[dict[str, A
         serverSelectionTimeoutMS=timeout_ms,
         connectTimeoutMS=timeout_ms,
         uuidRepresentation="standard",
+        event_listeners=[dbwrites.COUNTER],
     )
 
 

@@ -1,4 +1,4 @@
-"""The statistics and queue-metrics arithmetic over projection documents, without a database."""
+"""The statistics arithmetic over projection documents, without a database."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ from datetime import date
 import pytest
 
 from gateway.errors import ApiError
-from gateway.handlers.queues import assemble
 from gateway.handlers.statistics import DailyQuery, date_range, day_series, summarise
-from shared import topology
 
 pytestmark = pytest.mark.unit
 
@@ -60,19 +58,3 @@ class TestDailyRange:
         series = day_series(docs, date(2026, 2, 28), date(2026, 3, 1)).model_dump()["days"]
         assert [(d["date"], d["sent"]) for d in series] == [("2026-02-28", 0), ("2026-03-01", 3)]
 
-
-class TestAssembleQueues:
-    """Send waiting is shards plus delay queues; an unknown depth makes the sum unknown."""
-
-    def test_send_waiting_adds_shards_and_delays(self) -> None:
-        depths = dict.fromkeys(topology.all_queues(2), 0)
-        depths[topology.shard_queue(1)] = 2
-        depths[topology.wait_queue(0)] = 3
-        queues = assemble(depths, 2, (1, 5, 6))
-        assert queues.send.model_dump() == {"waiting": 5, "active": 1, "completed": 5,
-                                            "failed": 6}
-
-    def test_unknown_depth_is_null_not_zero(self) -> None:
-        depths: dict[str, int | None] = dict.fromkeys(topology.all_queues(2), 0)
-        depths[topology.shard_queue(0)] = None
-        assert assemble(depths, 2, (0, 0, 0)).send.waiting is None
