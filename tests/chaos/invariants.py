@@ -126,11 +126,12 @@ async def daily_violations(db: Database, sends: list[dict[str, Any]],
     problems = [f"{pnid} {day}: {n} sends > {by_pnid[pnid]['dailyLimit']}"
                 for (pnid, day), n in days.items()
                 if pnid in by_pnid and n > by_pnid[pnid]["dailyLimit"]]
-    async for usage in db.daily_usage.find({}):
-        account_id = str(usage["_id"]).split(":", 1)[0]
-        limit = accounts.get(account_id, {}).get("dailyLimit")
-        if limit is not None and usage.get("count", 0) > limit:
-            problems.append(f"{usage['_id']}: usage {usage['count']} > {limit}")
+    for counter in (db.daily_usage, db.daily_sends):  # acceptances; the sender's calls
+        async for usage in counter.find({}):
+            account_id = str(usage["_id"]).split(":", 1)[0]
+            limit = accounts.get(account_id, {}).get("dailyLimit")
+            if limit is not None and usage.get("count", 0) > limit:
+                problems.append(f"{counter.name} {usage['_id']}: {usage['count']} > {limit}")
     return problems
 
 

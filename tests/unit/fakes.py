@@ -107,3 +107,25 @@ class FakeMessageStore:
             if doc["status"] == MessageStatus.QUEUED and (doc.get("claimUntil") or 0) > now * 1000:
                 times.append(now)
         return times
+
+
+class FakeDailySends:
+    """:class:`sender.ports.DailySendsPort` in a dict ``(account, day) -> units``; ``taken``
+    lists every unit granted, ``given_back`` every one returned."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str], int] = {}
+        self.taken: list[tuple[str, str]] = []
+        self.given_back: list[tuple[str, str]] = []
+
+    async def take(self, account_id: str, day: str, limit: int) -> bool:
+        if self.counts.get((account_id, day), 0) >= limit:
+            return False
+        self.counts[(account_id, day)] = self.counts.get((account_id, day), 0) + 1
+        self.taken.append((account_id, day))
+        return True
+
+    async def give_back(self, account_id: str, day: str) -> None:
+        if self.counts.get((account_id, day), 0) > 0:
+            self.counts[(account_id, day)] -= 1
+            self.given_back.append((account_id, day))

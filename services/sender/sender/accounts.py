@@ -1,4 +1,5 @@
-"""Accounts as the sender needs them: number id, decrypted token, rate, status (cached briefly)."""
+"""Accounts as the sender needs them: number id, decrypted token, rate, daily limit, status
+(cached briefly)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from shared.models import AccountStatus, utcnow
 from shared.secrets import TokenCipher
 
 CACHE_SECONDS = 5.0
+DEFAULT_DAILY_LIMIT = 1000
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,7 @@ class Account:
     token: str
     rate_per_minute: int
     connected: bool
+    daily_limit: int = DEFAULT_DAILY_LIMIT
 
 
 class Accounts:
@@ -48,6 +51,7 @@ class Accounts:
             rate_per_minute=int(doc.get("ratePerMinute") or 20),
             connected=doc.get("status", AccountStatus.CONNECTED) == AccountStatus.CONNECTED
             and bool(token),
+            daily_limit=int(doc.get("dailyLimit", DEFAULT_DAILY_LIMIT)),
         )
 
     async def disconnect(self, account_id: str, reason: str) -> None:

@@ -14,7 +14,7 @@ import structlog
 from sender.accounts import Account
 from sender.metrics import SenderMetrics
 from sender.pacing import WINDOW_SECONDS, AccountPace, Clock, Pacer
-from sender.ports import AccountsPort, BrokerPort, CloudPort, FetcherPort
+from sender.ports import AccountsPort, BrokerPort, CloudPort, DailySendsPort, FetcherPort
 from shared.db import Database
 from shared.media import MediaStore
 from shared.messages import MessageStore
@@ -43,6 +43,7 @@ class Context:
     metrics: SenderMetrics
     clock: Clock
     process_id: str
+    daily_sends: DailySendsPort
     outbox: EventOutbox | None = None
     sleep: Sleep = asyncio.sleep
     semaphore: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(10))
@@ -54,6 +55,16 @@ class Context:
     aside: collections.Counter[str] = field(default_factory=collections.Counter)
     # Moving average of how long one attempt holds a send slot (claim, call, record), seconds.
     slot_seconds: float = 0.05
+    # Accounts whose send day is known full here: account id -> (day, dailyLimit). Only ever
+    # holds an account back until its day is over (or its limit is raised): conservative.
+    full_days: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+    def day_full(self, account_id: str, day: str, limit: int) -> bool:
+        full = self.full_days.get(account_id)
+        return full is not None and full[0] == day and full[1] >= limit
+
+    def mark_day_full(self, account_id: str, day: str, limit: int) -> None:
+        self.full_days[account_id] = (day, limit)
 
     def observe_slot(self, seconds: float) -> None:
         self.slot_seconds += 0.05 * (seconds - self.slot_seconds)

@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry
 
 from sender.accounts import Accounts
 from sender.context import Context
+from sender.daily_store import MongoDailySends
 from sender.handlers import dispatch
 from sender.lease_store import MongoLeaseStore
 from sender.leases import ShardLeases
@@ -98,7 +99,8 @@ class SenderService:
             fetcher=fetcher, accounts=Accounts(db, TokenCipher(self.settings.secret_key)),
             messages=MongoMessageStore(db),
             pacer=Pacer(clock=self._clock, enabled=self.settings.pacing_enabled),
-            metrics=self.metrics, clock=self._clock, process_id=self.process_id, outbox=outbox,
+            metrics=self.metrics, clock=self._clock, process_id=self.process_id,
+            daily_sends=MongoDailySends(db), outbox=outbox,
             semaphore=asyncio.Semaphore(self.settings.send_concurrency),
         )
         self.sweeper = Sweeper(self.ctx, depth=self.broker.queue_depth)

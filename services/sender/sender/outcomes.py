@@ -86,3 +86,11 @@ async def record_failed(
 async def release(ctx: Context, message: Message, reason: str, at: float) -> None:
     """Give the claim back after a retryable error (the retry command is already deferred)."""
     await ctx.messages.release(message, owner=ctx.process_id, reason=reason, at=to_datetime(at))
+
+
+async def unclaim(ctx: Context, message: Message) -> None:
+    """Give the claim back without an attempt (no call was made: the day's limit is reached):
+    the attempt the claim counted is taken off again, so it does not bring ``Failed`` nearer."""
+    await ctx.messages.annotate(message.id, {
+        "attempts": max(0, message.attempts - 1), "claimedBy": None, "claimedAt": None,
+        "claimToken": None, "claimUntil": 0})

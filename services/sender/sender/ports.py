@@ -1,5 +1,5 @@
-"""The sender's ports: the Cloud API, the broker, accounts and the media fetcher (messages go
-through ``shared.messages.MessageStore``)."""
+"""The sender's ports: the Cloud API, the broker, accounts, the media fetcher and the daily send
+counts (messages go through ``shared.messages.MessageStore``)."""
 
 from __future__ import annotations
 
@@ -40,3 +40,16 @@ class FetcherPort(Protocol):
     """External media (``mediaUrl``) behind the SSRF guard (``sender.media.MediaFetcher``)."""
 
     async def fetch(self, url: str, message_type: str) -> FetchedMedia: ...
+
+
+class DailySendsPort(Protocol):
+    """Units of an account's daily limit per UTC send day, one per Cloud API send call
+    (``sender.daily_store.MongoDailySends``; ``sender.daily`` says when they are taken)."""
+
+    async def take(self, account_id: str, day: str, limit: int) -> bool:
+        """One unit of ``day`` if fewer than ``limit`` are taken (atomically, in every process)."""
+        ...
+
+    async def give_back(self, account_id: str, day: str) -> None:
+        """Return a unit that no call used."""
+        ...

@@ -1,10 +1,14 @@
 """How close the WhatsApp accounts are to their daily limits, for the metrics and the alerts.
 
-The gateway counts each account's units of the current UTC day in ``daily_usage`` under the id
-``<accountId>:<YYYY-MM-DD>`` (``gateway.accept.usage_id``). Every ``interval`` this reads the
-accounts' ``dailyLimit`` and today's counts, and exports the number of accounts at or above
-:data:`NEAR` of their limit and the highest share used. Labels stay bounded: no account ids
-(the per-account figures are in the API and the logs).
+A daily limit is counted twice per account and UTC day, under the id ``<accountId>:<YYYY-MM-DD>``:
+the gateway's acceptances in ``daily_usage`` (``gateway.accept.usage_id``; when used up, new
+messages are refused) and the sender's Cloud API calls in ``daily_sends`` (``sender.daily``; when
+used up, the account's sends wait for the next UTC day). They differ (a message accepted today
+may be sent tomorrow; a retry is a second call), and either can be the one that binds, so an
+account's use today is the larger of the two. Every ``interval`` this reads the accounts'
+``dailyLimit`` and today's counts, and exports the number of accounts at or above :data:`NEAR`
+of their limit and the highest share used. Labels stay bounded: no account ids (the
+per-account figures are in the API and the logs).
 """
 
 from __future__ import annotations
@@ -52,17 +56,20 @@ def usage_ids(accounts: Iterable[str], now: datetime) -> list[str]:
 
 
 async def read_use(db: Database, now: datetime) -> LimitUse:
-    """Read every account's limit and today's count (in batches of ids, no joins)."""
+    """Read every account's limit and today's counts, accepted and sent, the larger of the
+    two per account (in batches of ids, no joins)."""
     limits: dict[str, int] = {}
     async for doc in db.accounts.find({}, {"dailyLimit": 1}):
         limits[str(doc["_id"])] = int(doc.get("dailyLimit", DEFAULT_DAILY_LIMIT))
     used: dict[str, int] = {}
     ids = usage_ids(limits, now)
-    for start in range(0, len(ids), BATCH):
-        found: list[dict[str, Any]] = await db.daily_usage.find(
-            {"_id": {"$in": ids[start:start + BATCH]}}).to_list(None)
-        for doc in found:
-            used[str(doc["_id"]).rsplit(":", 1)[0]] = int(doc.get("count", 0))
+    for collection in (db.daily_usage, db.daily_sends):
+        for start in range(0, len(ids), BATCH):
+            found: list[dict[str, Any]] = await collection.find(
+                {"_id": {"$in": ids[start:start + BATCH]}}, {"count": 1}).to_list(None)
+            for doc in found:
+                account = str(doc["_id"]).rsplit(":", 1)[0]
+                used[account] = max(used.get(account, 0), int(doc.get("count", 0)))
     return limit_use(limits, used)
 
 

@@ -41,3 +41,19 @@ class TestReadUse:
         assert await read_use(db, NOW) == LimitUse(near=2, max_ratio=0.95)
         tomorrow = await read_use(db, NOW + timedelta(hours=1))
         assert tomorrow == LimitUse(near=0, max_ratio=0.0)
+
+    async def test_an_account_uses_the_larger_of_accepted_and_sent(self, db: Database) -> None:
+        """Acceptances (``daily_usage``) and Cloud API calls (``daily_sends``, the sender's)
+        differ: a message accepted yesterday is sent today, a retry calls twice. Whichever is
+        nearer the limit is the one that binds."""
+        await db.accounts.insert_many([
+            {"_id": "acc-1", "dailyLimit": 10}, {"_id": "acc-2", "dailyLimit": 10},
+        ])
+        await db.daily_usage.insert_many([
+            {"_id": "acc-1:2026-12-05", "count": 2}, {"_id": "acc-2:2026-12-05", "count": 9},
+        ])
+        await db.daily_sends.insert_many([
+            {"_id": "acc-1:2026-12-05", "accountId": "acc-1", "day": "2026-12-05", "count": 10},
+            {"_id": "acc-2:2026-12-05", "accountId": "acc-2", "day": "2026-12-05", "count": 3},
+        ])
+        assert await read_use(db, NOW) == LimitUse(near=2, max_ratio=1.0)

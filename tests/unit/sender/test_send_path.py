@@ -20,7 +20,7 @@ from shared.cloudapi import CloudApiError
 from shared.messages import Message, new_outbound
 from shared.models import MessageStatus, MessageType, SendMessage
 from shared.settings import Settings
-from tests.unit.fakes import FakeMessageStore
+from tests.unit.fakes import FakeDailySends, FakeMessageStore
 
 pytestmark = pytest.mark.unit
 
@@ -96,6 +96,7 @@ class World:
     broker: FakeBroker
     accounts: FakeAccounts
     messages: FakeMessageStore
+    daily: FakeDailySends
 
     def queued(self, account_id: str = "acc", **kwargs: Any) -> Message:
         return self.messages.put(new_outbound(
@@ -108,17 +109,20 @@ class World:
         await send.handle(command, headers or {}, ctx=self.ctx)
 
 
-def world(*, pacing: bool = False, rate: int = 600, connected: bool = True) -> World:
+def world(*, pacing: bool = False, rate: int = 600, connected: bool = True,
+          daily_limit: int = 1000, start: float = START) -> World:
     clock, cloud, broker = FakeClock(), FakeCloud(), FakeBroker()
-    accounts = FakeAccounts({"acc": Account("acc", "pn-1", "token", rate, connected)})
-    messages = FakeMessageStore()
+    clock.now = start
+    accounts = FakeAccounts({"acc": Account("acc", "pn-1", "token", rate, connected,
+                                            daily_limit)})
+    messages, daily = FakeMessageStore(), FakeDailySends()
     ctx = Context(
         settings=Settings(), db=None, broker=broker, cloud=cloud, store=None,  # type: ignore[arg-type]
         fetcher=None, accounts=accounts, messages=messages,  # type: ignore[arg-type]
         pacer=Pacer(clock=clock, enabled=pacing), metrics=SenderMetrics.create(CollectorRegistry()),
-        clock=clock, process_id="sender-1", sleep=clock.sleep,
+        clock=clock, process_id="sender-1", daily_sends=daily, sleep=clock.sleep,
     )
-    return World(ctx, clock, cloud, broker, accounts, messages)
+    return World(ctx, clock, cloud, broker, accounts, messages, daily)
 
 
 class TestSendsOnce:

@@ -1,8 +1,9 @@
 """``SendMessage``: pace, claim, send once, record — or defer, retry, or fail with a reason.
 
 The order matters: the pacing plan is consulted before the message is even read, so a backlog
-is deferred at broker speed; the claim comes only once the window has a place reserved; the
-``wamid`` is recorded the moment the Cloud API answers.
+is deferred at broker speed; the claim comes only once the window has a place reserved; a unit
+of the account's send day is taken right before the call (``sender.daily``: a full day defers
+to the next UTC midnight); the ``wamid`` is recorded the moment the Cloud API answers.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 import structlog
 
-from sender import outcomes, payload
+from sender import daily, outcomes, payload
 from sender.accounts import Account
 from sender.context import Context
 from sender.deferral import ASIDE, HOLD_SECONDS, PLANNED, defer, wait_or_defer
@@ -39,7 +40,15 @@ async def handle(cmd: SendMessage, headers: dict[str, Any], *, ctx: Context) -> 
     try:
         if not await wait_or_defer(ctx, cmd, cmd.whatsapp_account_id, headers, "early"):
             return
+        if headers.get(ASIDE) and ctx.aside[cmd.whatsapp_account_id] > 0:
+            ctx.aside[cmd.whatsapp_account_id] -= 1  # back: one fewer ahead of the next
+            if not ctx.aside[cmd.whatsapp_account_id]:
+                del ctx.aside[cmd.whatsapp_account_id]
         account = await ctx.accounts.get(cmd.whatsapp_account_id)
+        if account and account.connected and (until := daily.full_until(ctx, account)):
+            # The account's send day is full (seen here): wait for the next, unplanned, unread.
+            await defer(ctx, cmd, account.id, until=until, reason=daily.DAY_FULL)
+            return
         pace = await ctx.pace_for(account) if account and ctx.pacer.enabled else None
         slot = None
         if pace is not None and not headers.get(PLANNED):
@@ -48,10 +57,6 @@ async def handle(cmd: SendMessage, headers: dict[str, Any], *, ctx: Context) -> 
                 await defer(ctx, cmd, cmd.whatsapp_account_id, until=slot, reason="pacing",
                             headers=headers, planned=True)
                 return
-        if headers.get(ASIDE) and ctx.aside[cmd.whatsapp_account_id] > 0:
-            ctx.aside[cmd.whatsapp_account_id] -= 1  # back: one fewer ahead of the next
-            if not ctx.aside[cmd.whatsapp_account_id]:
-                del ctx.aside[cmd.whatsapp_account_id]
         busy = ctx.active[cmd.whatsapp_account_id] >= ctx.settings.send_concurrency
         if pace is not None and busy:
             # Enough of this account's commands already wait for a send slot here: this one
@@ -145,15 +150,15 @@ class Slot:
 async def _claim_and_attempt(
     ctx: Context, cmd: SendMessage, account: Account, pace: AccountPace | None, slot: Slot
 ) -> bool:
-    """In a send slot: claim, then one attempt; False if the message was not claimable."""
+    """In a send slot: claim, then one attempt; False if no call was made (the message was not
+    claimable, or its send day is full)."""
     message = await outcomes.claim(ctx, cmd.message_id)
     if message is None:
         if pace is not None:
             pace.window.cancel()
         log.info("not_claimable")
         return False
-    await _attempt(ctx, cmd, message, account, pace, slot)
-    return True
+    return await _attempt(ctx, cmd, message, account, pace, slot)
 
 
 async def _reserve(ctx: Context, pace: AccountPace) -> bool:
@@ -171,20 +176,33 @@ async def _reserve(ctx: Context, pace: AccountPace) -> bool:
 async def _attempt(
     ctx: Context, cmd: SendMessage, message: Message, account: Account,
     pace: AccountPace | None, slot: Slot,
-) -> None:
-    """One Cloud API attempt of a claimed message, and its outcome."""
+) -> bool:
+    """One Cloud API attempt of a claimed message, and its outcome; False if no call was made
+    because the send day is full (or ending)."""
     try:
         body = await payload.build(ctx, message, account)
+        await daily.take_unit(ctx, account)  # right before the call: every call spends one
         wamid = await _call(ctx, account, body)
+    except daily.NotToday as later:
+        if pace is not None:
+            pace.window.cancel()
+        slot.release()
+        # Deferred first, the claim given back second (as a retry): a crash in between leaves a
+        # stale claim, which the sweeper reclaims, never a Queued message with no command.
+        await defer(ctx, cmd, account.id, until=later.until, reason=later.reason)
+        await outcomes.unclaim(ctx, message)
+        log.info("send_day_full" if later.reason == daily.DAY_FULL else "send_day_ending",
+                 until=later.until)
+        return False
     except MediaRefused as exc:
         _complete(ctx, pace, slot)
         await outcomes.record_failed(ctx, message, str(exc))
         ctx.metrics.sends.labels("failed", "media").inc()
-        return
+        return True
     except CloudApiError as exc:
         at = _complete(ctx, pace, slot)
         await _on_error(ctx, cmd, message, account, pace, exc, at)
-        return
+        return True
     except Exception as exc:  # a bug or bad data: give the claim back, the command dies
         at = _complete(ctx, pace, slot)
         await outcomes.release(ctx, message, f"internal error: {type(exc).__name__}", at)
@@ -196,6 +214,7 @@ async def _attempt(
     await outcomes.record_sent(ctx, message, wamid, at)
     ctx.metrics.sends.labels("sent", "").inc()
     log.info("sent", wamid=wamid, attempts=message.attempts)
+    return True
 
 
 def _busy_wait(ctx: Context, account_id: str) -> float:
