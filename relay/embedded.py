@@ -137,6 +137,9 @@ def _binaries(names: list[str]) -> str:
     return "[" + ", ".join(f'<<"{name}">>' for name in names) + "]"
 
 
+VHOST_TIMEOUT = 120.0
+
+
 def create_vhosts(names: list[str]) -> list[str]:
     """Create RabbitMQ vhosts with full permissions for guest in one ``rabbitmqctl`` call
     (each call boots an Erlang VM, so batching matters); return their AMQP URLs."""
@@ -145,8 +148,13 @@ def create_vhosts(names: list[str]) -> list[str]:
         "rabbit_auth_backend_internal:set_permissions(<<\"guest\">>, V, <<\".*\">>, "
         "<<\".*\">>, <<\".*\">>, <<\"relay\">>) end || V <- " + _binaries(names) + "], ok."
     )
-    subprocess.run(["rabbitmqctl", "-q", "eval", script], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        subprocess.run(["rabbitmqctl", "-q", "eval", script], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=VHOST_TIMEOUT)
+    except subprocess.TimeoutExpired as exc:
+        raise EmbeddedError(
+            f"RabbitMQ did not create vhosts within {VHOST_TIMEOUT:.0f} s; see "
+            "`rabbitmqctl status` (a broker recovering many vhosts answers late)") from exc
     return [f"amqp://guest:guest@127.0.0.1:5672/{name}" for name in names]
 
 
@@ -159,8 +167,10 @@ def delete_vhosts(names: list[str]) -> None:
     if not names:
         return
     script = "[rabbit_vhost:delete(V, <<\"relay\">>) || V <- " + _binaries(names) + "], ok."
-    subprocess.run(["rabbitmqctl", "-q", "eval", script], check=False,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        subprocess.run(["rabbitmqctl", "-q", "eval", script], check=False,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       timeout=VHOST_TIMEOUT)
 
 
 def list_vhosts(prefix: str) -> list[str]:

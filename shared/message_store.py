@@ -14,13 +14,14 @@ existed are claimed the old way, on ``claimedBy``/``claimedAt``.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ReturnDocument, UpdateOne
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
 
 from shared.batching import Batcher
 from shared.db import Database
@@ -100,6 +101,35 @@ class MongoMessageStore:
         before = await self._messages.find_one_and_update(
             {"_id": message_id}, update, return_document=ReturnDocument.BEFORE)
         return Message.from_doc(before) if before is not None else None
+
+    async def stamp(self, message: Message, field: str, when: datetime) -> Message:
+        write_id = uuid.uuid4().hex
+        done = await self._moves.submit("move", (
+            {"_id": message.id, "version": message.version},
+            {"$set": {field: when, "writeId": write_id}}, write_id))
+        if not done:
+            raise VersionConflict(message.id)
+        return applied(message, {field: when, "writeId": write_id})
+
+    async def fill(self, message_id: str, field: str, when: datetime) -> bool:
+        # ``$type: "null"``, not ``{field: None}``: the embedded server's ``None`` matches only a
+        # missing field, and every message stores its timestamps, null until set
+        # (docs/DEVIATIONS.md). No ``$or``, so no scan.
+        result = await self._messages.update_one(
+            {"_id": message_id, field: {"$type": "null"}}, {"$set": {field: when}})
+        return result.modified_count == 1
+
+    async def mark(self, message_ids: list[str], fields: Mapping[str, Any]) -> None:
+        if message_ids:
+            await self._messages.update_many(
+                {"_id": {"$in": list(message_ids)}}, {"$set": dict(fields)})
+
+    async def by_wamid(self, wamids: list[str]) -> dict[str, Message]:
+        # One indexed point read each, concurrently: ``$in`` on a field other than ``_id``
+        # scans the whole collection on the embedded server (docs/DEVIATIONS.md).
+        docs = await asyncio.gather(*(
+            self._messages.find_one({"whatsappMessageId": wamid}) for wamid in set(wamids)))
+        return {doc["whatsappMessageId"]: Message.from_doc(doc) for doc in docs if doc}
 
     async def recent_attempts(self, account_id: str, *, now: float, window: float) -> list[float]:
         since_ms = int((now - window) * 1000)
@@ -187,5 +217,6 @@ class MongoMessageStore:
             await self._messages.insert_many(docs, ordered=False)
         except BulkWriteError as exc:
             for error in exc.details.get("writeErrors", []):
-                results[error["index"]] = DuplicateKeyError(str(error.get("errmsg")))
+                kind = DuplicateKeyError if error.get("code") == 11000 else WriteError
+                results[error["index"]] = kind(str(error.get("errmsg")), error.get("code"))
         return results

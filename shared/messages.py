@@ -12,27 +12,25 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any, Protocol
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from shared.db import created_ms
 from shared.models import Direction, MessageStatus, MessageType, as_utc, utcnow
 
 Stamp = Annotated[datetime | None, BeforeValidator(as_utc)]
 # Fields the API never shows and a writer that moves the message on always drops.
 CLAIM_FIELDS = ("claimedBy", "claimedAt", "claimUntil", "claimToken")
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MILLISECOND = timedelta(milliseconds=1)
 
 
 def epoch_ms(at: datetime | float) -> int:
-    """A time as integer epoch milliseconds, rounded down: the form range filters and keyset
-    cursors use (a datetime in a filter scans the whole collection on the embedded server).
-    A datetime converts exactly (no float rounding), so ``createdMs`` agrees with ``createdAt``."""
+    """A time (a datetime, naive meaning UTC, or epoch seconds) as integer epoch milliseconds,
+    rounded down: the form range filters and keyset cursors use (``shared.db.created_ms``)."""
     if isinstance(at, datetime):
-        return (at - EPOCH) // MILLISECOND
+        return created_ms(at if at.tzinfo else at.replace(tzinfo=UTC))
     return int(at * 1000)
 
 
@@ -151,6 +149,21 @@ class MessageStore(Protocol):
     ) -> Message | None:
         """Set bookkeeping ``fields`` whatever the status (and drop the claim); the message as
         it was before, or None if absent. Never a status change."""
+
+    async def stamp(self, message: Message, field: str, when: datetime) -> Message:
+        """Set the delivery timestamp ``field`` (``sentAt``, ``deliveredAt``, ``readAt``) of
+        ``message`` as last read, without a status change (a late webhook's own time);
+        :class:`VersionConflict` when the message changed first."""
+
+    async def fill(self, message_id: str, field: str, when: datetime) -> bool:
+        """Set the timestamp ``field`` to ``when`` only while it is empty (an earlier status
+        implied by a later one); True when written. A real earlier time is never replaced."""
+
+    async def mark(self, message_ids: list[str], fields: Mapping[str, Any]) -> None:
+        """Set bookkeeping ``fields`` (never the status) on several messages in one write."""
+
+    async def by_wamid(self, wamids: list[str]) -> dict[str, Message]:
+        """The messages with these WhatsApp message ids, by wamid (absent ones left out)."""
 
     async def recent_attempts(self, account_id: str, *, now: float, window: float) -> list[float]:
         """Send attempts of the account that still count in a window of ``window`` seconds

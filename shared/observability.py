@@ -30,6 +30,8 @@ from prometheus_client import (
     generate_latest,
 )
 
+from shared.dbwrites import WriteCollector
+
 Readiness = Callable[[], Awaitable[dict[str, bool]]]
 
 REGISTRY_KEY = web.AppKey("metrics_registry", CollectorRegistry)
@@ -76,6 +78,7 @@ def runtime_metrics(registry: CollectorRegistry) -> Gauge:
     ProcessCollector(registry=registry)
     GCCollector(registry=registry)
     PlatformCollector(registry=registry)
+    registry.register(WriteCollector())
     Gauge(
         "relay_build_info", "The running build: always 1, labelled with its version.",
         ["version", "commit", "python"], registry=registry,

@@ -5,13 +5,16 @@ Every status change is a conditional update on the message's ``version`` that al
 event to the ``events`` log (id ``<messageId>:<version>``, so a repeat is a no-op), publishes it
 on ``relay.events`` with confirms, and clears ``eventPending``. A process that dies in between
 leaves ``eventPending`` set, and :func:`sweep_pending_events` finishes the job: the log is complete.
+The sweep filters on ``statusChangedMs`` (epoch milliseconds, written beside ``statusChangedAt``):
+the embedded server stores a date set by an update operator as a string, which a date range
+never matches (docs/DEVIATIONS.md); a number compares the same on both servers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -21,6 +24,7 @@ from pymongo.errors import BulkWriteError, PyMongoError
 from shared import topology
 from shared.broker import Broker, PublishError
 from shared.db import Database
+from shared.messages import VersionConflict, epoch_ms
 from shared.models import MessageEvent, MessageStatus, can_transition, event_from_message, utcnow
 
 log = structlog.get_logger("relay.store")
@@ -29,10 +33,6 @@ log = structlog.get_logger("relay.store")
 # A sender's claim on a Queued message (``sender.outcomes.claim``): dropped by every writer that
 # moves the message on.
 CLAIM_FIELDS = ["claimedBy", "claimedAt"]
-
-
-class VersionConflict(Exception):
-    """The message changed since it was read; read it again and decide again."""
 
 
 async def transition(
@@ -66,6 +66,8 @@ async def transition(
         "updatedAt": now,
         "eventPending": True,
     }
+    if isinstance(changes["statusChangedAt"], datetime):
+        changes.setdefault("statusChangedMs", epoch_ms(changes["statusChangedAt"]))
     update: dict[str, Any] = {"$set": changes}
     if inc:
         update["$inc"] = inc
@@ -104,6 +106,7 @@ class EventOutbox:
         # message id → (version to clear, mark dispatched, due time on the loop's clock)
         self._settling: dict[str, tuple[int, bool, float]] = {}
         self._hurry = False
+        self._stopping = False
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
@@ -134,16 +137,26 @@ class EventOutbox:
 
     async def stop(self) -> None:
         await self.drained()
+        self._stopping = True
+        self._wake.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # The loop ends on the flag: on Python 3.11 ``wait_for`` can swallow a cancel that
+            # lands as its wait completes, and a cancelled loop would then run for ever.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._task), 5.0)
+            if not self._task.done():
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._interval)
+                async with asyncio.timeout(self._interval):
+                    await self._wake.wait()
             self._wake.clear()
+            if self._stopping:
+                return
             try:
                 if self._pending:
                     await self._flush_pending()
@@ -228,15 +241,25 @@ class EventOutbox:
 async def sweep_pending_events(
     db: Database, outbox: EventOutbox, *, older_than: float = 10.0, limit: int = 1000
 ) -> int:
-    """Re-queue the events of messages whose writer died before recording them."""
+    """Re-queue the events of messages whose writer died before recording them.
+
+    A status change carries ``statusChangedMs`` (a number: found on both servers); a message
+    only ever inserted (its first, ``Queued``/received event pending) has an inserted
+    ``statusChangedAt`` date, which both servers compare. Two queries, no top-level ``$or``.
+    """
     cutoff = utcnow() - timedelta(seconds=older_than)
-    cursor = db.messages.find(
-        {"eventPending": True, "statusChangedAt": {"$lt": cutoff}}, limit=limit
+    queries = (
+        {"eventPending": True, "statusChangedMs": {"$lt": epoch_ms(cutoff)}},
+        {"eventPending": True, "statusChangedMs": {"$exists": False},
+         "statusChangedAt": {"$lt": cutoff}},
     )
     found = 0
-    async for doc in cursor:
-        outbox.add(doc)
-        found += 1
+    for query in queries:
+        async for doc in db.messages.find(query, limit=limit - found):
+            outbox.add(doc)
+            found += 1
+        if found >= limit:
+            break
     if found:
         log.info("swept_pending_events", count=found)
     return found

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 from pymongo.errors import BulkWriteError, PyMongoError
 
 from bench.loadgen import Load, fire
@@ -276,6 +277,49 @@ async def sampling(ctx: Context, phase: str, every: float = 0.25) -> AsyncIterat
             await task
         for key, mb in peaks.items():
             ctx.record_memory(phase, key, mb)
+
+
+async def db_writes(ctx: Context) -> dict[str, tuple[float, float]]:
+    """Write commands and documents written so far by every running service, by collection
+    (``relay_db_write_commands_total``, ``relay_db_documents_written_total`` on /metrics)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    totals: dict[str, tuple[float, float]] = {}
+    async with aiohttp.ClientSession() as http:
+        for key in [k for k in ctx.stack.procs if k.startswith(SERVICES)]:
+            async with http.get(ctx.stack.url(key) + "/metrics") as response:
+                text = await response.text()
+            for family in text_string_to_metric_families(text):
+                if family.name not in ("relay_db_write_commands", "relay_db_documents_written"):
+                    continue
+                for sample in family.samples:
+                    if not sample.name.endswith("_total"):
+                        continue
+                    collection = sample.labels["collection"]
+                    commands, documents = totals.get(collection, (0.0, 0.0))
+                    if family.name == "relay_db_write_commands":
+                        commands += sample.value
+                    else:
+                        documents += sample.value
+                    totals[collection] = (commands, documents)
+    return totals
+
+
+async def settled_writes(ctx: Context, *, quiet: float = 1.5, timeout: float = 20.0
+                         ) -> dict[str, tuple[float, float]]:
+    """:func:`db_writes` once no service has written for ``quiet`` seconds (the outbox's
+    settles and the projection trail the last status), or at ``timeout``."""
+    last = await db_writes(ctx)
+    still_since = time.monotonic()
+    deadline = still_since + timeout
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.25)
+        now = await db_writes(ctx)
+        if now != last:
+            last, still_since = now, time.monotonic()
+        elif time.monotonic() - still_since >= quiet:
+            break
+    return last
 
 
 def ts(value: Any) -> float:

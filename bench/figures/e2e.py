@@ -12,6 +12,7 @@ from bench.figures.common import (
     none_left,
     post_messages,
     sampling,
+    settled_writes,
     sim_send_times,
     ts,
     until,
@@ -39,8 +40,11 @@ async def run(ctx: Context) -> Figure:
     await ctx.senders(count=1, pacing=False)
     await ctx.stack.sim("POST", "/_sim/config", {"autoStatuses": True, "statusDelaySeconds": 0})
     rates, p50s, p99s, done = [], [], [], []
+    commands, documents = [], []
+    by_collection: dict[str, list[float]] = {}
     for repeat in range(ctx.repeats):
         tenant = await ctx.stack.tenant(accounts=ACCOUNTS)
+        before = await settled_writes(ctx)
         async with sampling(ctx, "load"):
             load = await post_messages(ctx, tenant, total, keep_bodies=True)
             step(f"e2e {repeat + 1}/{ctx.repeats}: accepted {load.describe()}")
@@ -55,6 +59,13 @@ async def run(ctx: Context) -> Figure:
 
             await until(finished, timeout=budget, interval=1.0)
             cutoff = time.time()
+        after = await settled_writes(ctx)
+        spent = {c: (after[c][0] - before.get(c, (0.0, 0.0))[0],
+                     after[c][1] - before.get(c, (0.0, 0.0))[1]) for c in after}
+        commands.append(sum(c for c, _ in spent.values()) / total)
+        documents.append(sum(d for _, d in spent.values()) / total)
+        for collection, (_, written) in spent.items():
+            by_collection.setdefault(collection, []).append(written / total)
         docs = await ctx.stack.db.messages.find(
             {"userId": tenant.user_id}, projection={"createdAt": 1, "readAt": 1, "status": 1},
         ).to_list()
@@ -77,6 +88,16 @@ async def run(ctx: Context) -> Figure:
         Row("accept → Read p50", "ms", p50s),
         Row("accept → Read p99", "ms", p99s),
         Row("messages Read within the budget", "%", done),
+        Row("database write commands per message", "writes", commands),
+        Row("documents written per message", "docs", documents),
     ]
+    if by_collection:
+        parts = ", ".join(f"{c} {sorted(v)[len(v) // 2]:.2f}"
+                          for c, v in sorted(by_collection.items(), key=lambda i: -max(i[1])))
+        figure.notes.append(
+            "Writes counted by every service's own client (`relay_db_write_commands_total`, "
+            "`relay_db_documents_written_total` on /metrics), scraped before the load and once "
+            f"the services fell quiet after it, over every message of the repeat. Documents "
+            f"written per message by collection (median): {parts}.")
     return figure
 

@@ -97,6 +97,32 @@ class FakeMessageStore:
             doc.pop(field, None)
         return before
 
+    async def stamp(self, message: Message, field: str, when: datetime) -> Message:
+        stored = self.docs.get(message.id)
+        if stored is None or stored["version"] != message.version:
+            raise VersionConflict(message.id)
+        self.writes += 1
+        stored[field] = when
+        return applied(message, {field: when})
+
+    async def fill(self, message_id: str, field: str, when: datetime) -> bool:
+        doc = self.docs.get(message_id)
+        if doc is None or doc.get(field) is not None:
+            return False
+        self.writes += 1
+        doc[field] = when
+        return True
+
+    async def mark(self, message_ids: list[str], fields: Mapping[str, Any]) -> None:
+        for message_id in message_ids:
+            if message_id in self.docs:
+                self.docs[message_id].update(fields)
+        self.writes += len([i for i in message_ids if i in self.docs])
+
+    async def by_wamid(self, wamids: list[str]) -> dict[str, Message]:
+        return {doc["whatsappMessageId"]: Message.from_doc(doc) for doc in self.docs.values()
+                if doc.get("whatsappMessageId") in wamids}
+
     async def recent_attempts(self, account_id: str, *, now: float, window: float) -> list[float]:
         times: list[float] = []
         for doc in self.docs.values():

@@ -21,18 +21,17 @@ from pydantic import AwareDatetime, Field, field_validator, model_validator
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from gateway.batching import contact_batcher, insert_batcher, usage_batcher
+from gateway.batching import contact_batcher, usage_batcher
 from gateway.errors import ApiError, not_found
 from gateway.media_check import MediaCheck, media_url
 from gateway.metrics import GatewayMetrics
 from gateway.parsing import Body
 from shared.broker import Broker, PublishError
 from shared.cache import TtlCache
-from shared.db import Database, created_ms
+from shared.db import Database
+from shared.messages import Message, MessageStore, new_outbound
 from shared.models import (
     AccountStatus,
-    Direction,
-    MessageStatus,
     MessageType,
     SendMessage,
     utcnow,
@@ -115,9 +114,11 @@ class Acceptor:
 
     def __init__(
         self, *, db: Database, broker: Broker, outbox: EventOutbox, settings: Settings,
-        metrics: GatewayMetrics, media: MediaCheck, account_ttl: float = 2.0,
+        metrics: GatewayMetrics, media: MediaCheck, messages: MessageStore,
+        account_ttl: float = 2.0,
     ) -> None:
         self.db = db
+        self.messages = messages
         self.media = media
         self.broker = broker
         self.outbox = outbox
@@ -127,7 +128,6 @@ class Acceptor:
         self.contacts: TtlCache[tuple[str, str], str] = TtlCache(3600.0)
         self.plans: dict[str, Planner] = {}
         self._usage = usage_batcher(db)
-        self._inserts = insert_batcher(db)
         self._bumps = contact_batcher(db)
 
     async def accept(
@@ -213,18 +213,18 @@ class Acceptor:
     ) -> dict[str, Any]:
         cached = self.contacts.get((account["_id"], body.to))
         contact_id = cached or await self._upsert_contact(user_id, account["_id"], body.to, now)
-        doc = new_message(user_id, account["_id"], contact_id, body, key, now)
+        message = new_message(user_id, account["_id"], contact_id, body, key, now)
         if cached is None:
-            await self._inserts.submit("messages", doc)
-            return doc
+            await self.messages.add(message)
+            return message.to_doc()
         inserted, bumped = await asyncio.gather(
-            self._inserts.submit("messages", doc),
+            self.messages.add(message),
             self._bumps.submit("contacts", (contact_id, now)), return_exceptions=True)
         if isinstance(inserted, BaseException):
             if not isinstance(bumped, BaseException):
                 await self._unbump(contact_id)
             raise inserted
-        return doc
+        return message.to_doc()
 
     async def _upsert_contact(self, user_id: str, account_id: str, phone: str,
                               now: datetime) -> str:
@@ -275,22 +275,14 @@ class Acceptor:
 def new_message(
     user_id: str, account_id: str, contact_id: str, body: SendMessageBody,
     key: tuple[str | None, str | None], now: datetime,
-) -> dict[str, Any]:
-    """The document of a freshly accepted outbound message (status Queued, version 1).
+) -> Message:
+    """The freshly accepted outbound message of ``body`` (Queued, version 1).
 
     ``key`` is the idempotency key and the channel it came through (``via``), if any.
     """
     idempotency_key, via = key
-    extra = {"via": via} if via else {}
-    return {**extra,
-        "_id": str(uuid.uuid4()), "userId": user_id, "whatsappAccountId": account_id,
-        "contactId": contact_id, "campaignId": body.campaign_id,
-        "direction": Direction.OUTBOUND.value, "type": body.type.value,
-        "content": body.content, "mediaUrl": body.media_url, "mediaId": body.media_id,
-        "whatsappMessageId": None, "status": MessageStatus.QUEUED.value, "errorMessage": None,
-        "scheduledFor": body.scheduled_for, "sentAt": None, "deliveredAt": None,
-        "readAt": None, "isFromBot": False, "createdAt": now, "createdMs": created_ms(now),
-        "updatedAt": now, "to": body.to, "attempts": 0, "version": 1, "previousStatus": None,
-        "statusChangedAt": now, "eventPending": True, "dispatched": False,
-        "idempotencyKey": idempotency_key,
-    }
+    return new_outbound(
+        user_id=user_id, account_id=account_id, contact_id=contact_id, to=body.to,
+        type=body.type, content=body.content, media_url=body.media_url, media_id=body.media_id,
+        scheduled_for=body.scheduled_for, campaign_id=body.campaign_id,
+        idempotency_key=idempotency_key, via=via, now=now)

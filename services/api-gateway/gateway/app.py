@@ -26,6 +26,7 @@ from shared import db as dbmod
 from shared.broker import Broker
 from shared.cloudapi import CloudApi
 from shared.media import MediaStore, open_store
+from shared.message_store import MongoMessageStore
 from shared.observability import add_health_routes, metrics_middleware
 from shared.requestlog import install as install_request_log
 from shared.retry import connect_with_retry
@@ -166,6 +167,7 @@ def _services(fetcher: Fetcher | None) -> Context:
         app[keys.ACCEPTOR] = Acceptor(
             db=app[keys.DB], broker=app[keys.BROKER], outbox=app[keys.OUTBOX],
             settings=app[keys.SETTINGS], metrics=app[keys.METRICS], media=media,
+            messages=MongoMessageStore(app[keys.DB]),
         )
         yield
 

@@ -1,4 +1,5 @@
-"""The accept path's group commits: daily-limit units, message inserts, contact counts.
+"""The accept path's group commits: daily-limit units and contact counts (messages are inserted
+through the message store, which batches them the same way).
 
 A request that finds no flush running for its key is written at once, alone; requests that
 arrive while a flush runs wait for the next one, which writes them together. Under load, many
@@ -10,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from pymongo import ReturnDocument, UpdateOne
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from shared.batching import Batcher
 from shared.db import Database
@@ -50,21 +51,6 @@ async def _increment(db: Database, usage: str, amount: int) -> dict[str, Any]:
         if doc is not None:
             return doc
     raise RuntimeError("daily usage counter could not be incremented")
-
-
-def insert_batcher(db: Database) -> Batcher[str, dict[str, Any], None]:
-    """``insert_many`` of messages; a document refused by the server fails alone."""
-
-    async def flush(_: str, docs: list[dict[str, Any]]) -> list[BaseException | None]:
-        results: list[BaseException | None] = [None] * len(docs)
-        try:
-            await db.messages.insert_many(docs, ordered=False)
-        except BulkWriteError as exc:
-            for error in exc.details.get("writeErrors", []):
-                results[error["index"]] = DuplicateKeyError(str(error.get("errmsg")))
-        return results
-
-    return Batcher(flush)
 
 
 def contact_batcher(db: Database) -> Batcher[str, tuple[str, Any], None]:

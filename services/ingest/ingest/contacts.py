@@ -74,15 +74,13 @@ async def _create(db: Database, new: dict[ContactKey, tuple[str, str | None]]) -
 
 
 async def count_messages(db: Database, docs: list[dict[str, Any]]) -> None:
-    """Add each message to its contact's counters once, then flag it ``contactCounted``."""
+    """Add each message to its contact's counters once (the caller then marks it
+    ``contactCounted`` through the message store)."""
     if not docs:
         return
     now = utcnow()
     ops = [_count_op(doc["contactId"], doc["_id"], doc["createdAt"], now) for doc in docs]
     await db.contacts.bulk_write(ops, ordered=True)
-    await db.messages.update_many(
-        {"_id": {"$in": [doc["_id"] for doc in docs]}}, {"$set": {"contactCounted": True}}
-    )
 
 
 def _count_op(contact_id: str, message_id: str, at: datetime, now: datetime) -> UpdateOne:

@@ -10,6 +10,7 @@ from ingest.media import MediaFetcher
 from ingest.metrics import IngestMetrics
 from ingest.parse import InboundMessage, StatusUpdate
 from shared.db import Database
+from shared.messages import MessageStore
 from shared.store import EventOutbox
 
 RetryLater = Callable[[StatusUpdate], Awaitable[None]]
@@ -21,6 +22,7 @@ class Context:
     """One inbox delivery's dependencies; ``accounts`` maps phone_number_id to account docs."""
 
     db: Database
+    messages: MessageStore
     outbox: EventOutbox
     metrics: IngestMetrics
     media: MediaFetcher

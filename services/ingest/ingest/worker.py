@@ -29,6 +29,7 @@ from ingest.retry import Delivery, number, synthetic_payload
 from shared import topology
 from shared.db import Database
 from shared.headers import ATTEMPT, FIRST_SEEN, QUEUE, REASON, RECEIVED_AT
+from shared.message_store import MongoMessageStore
 from shared.store import EventOutbox
 
 log = structlog.get_logger("relay.ingest.worker")
@@ -45,6 +46,7 @@ class InboxWorker:
         metrics: IngestMetrics, park_after_seconds: float = PARK_AFTER_SECONDS,
     ) -> None:
         self._db = db
+        self._messages = MongoMessageStore(db)
         self._broker = broker
         self._outbox = outbox
         self._media = media
@@ -94,7 +96,8 @@ class InboxWorker:
         async def retry_message(item: InboundMessage) -> None:
             await self._retry_message(item, delivery)
 
-        ctx = Context(db=self._db, outbox=self._outbox, metrics=self._metrics,
+        ctx = Context(db=self._db, messages=self._messages, outbox=self._outbox,
+                      metrics=self._metrics,
                       media=self._media, retry_later=retry_status,
                       retry_message=retry_message,
                       media_retry_allowed=delivery.age < MEDIA_RETRY_SECONDS)

@@ -65,8 +65,10 @@ class TestIsolation:
         own = 1 if plural == "accounts" else 0
         assert body["data"]["total"] == own and len(body["data"][plural]) == own
 
-    async def test_filtering_by_another_users_account_finds_nothing(
+    async def test_filtering_by_another_users_account_is_not_found(
         self, api_b: Client, alices: dict[str, str]
     ) -> None:
-        _, body = await api_b.call("GET", f"/messages?whatsappAccountId={alices['account']}")
-        assert body["data"]["total"] == 0
+        status, body = await api_b.call("GET",
+                                        f"/messages?whatsappAccountId={alices['account']}")
+        assert status == 404 and body["code"] == "NOT_FOUND"  # as for any other id of hers
+        assert alices["account"] not in str(body)

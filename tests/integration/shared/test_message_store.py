@@ -151,3 +151,53 @@ class TestMove:
         await store.move(claimed, MessageStatus.SENT, drop_claim=True)
         doc = await db.messages.find_one({"_id": message.id})
         assert doc is not None and "claimedBy" not in doc and "claimUntil" not in doc
+
+
+class TestTimestamps:
+    """A late status's own time (``stamp``) and the times a later status implies (``fill``)."""
+
+    async def test_stamp_on_the_version_read(self, store: MongoMessageStore) -> None:
+        [message] = await added(store, 1)
+        sent = await store.move(message, MessageStatus.SENT)
+        assert sent is not None
+        when = utcnow().replace(microsecond=0)
+        stamped = await store.stamp(sent, "sentAt", when)
+        stored = await store.get(message.id)
+        assert stored is not None and stored.sent_at == when == stamped.sent_at
+        assert stored.version == sent.version and stored.status == MessageStatus.SENT
+
+    async def test_stamp_of_a_changed_message_conflicts(self, store: MongoMessageStore) -> None:
+        [message] = await added(store, 1)
+        await store.move(message, MessageStatus.SENT)
+        with pytest.raises(VersionConflict):
+            await store.stamp(message, "sentAt", utcnow())  # read at version 1, now 2
+        stored = await store.get(message.id)
+        assert stored is not None and stored.sent_at is None
+
+    async def test_fill_only_an_empty_field(self, store: MongoMessageStore) -> None:
+        one, two = await added(store, 2)
+        first, later = utcnow().replace(microsecond=0), utcnow().replace(microsecond=0)
+        assert await store.fill(one.id, "deliveredAt", first)
+        assert not await store.fill(one.id, "deliveredAt", later.replace(year=later.year + 1))
+        stored, other = await store.get(one.id), await store.get(two.id)
+        assert stored is not None and stored.delivered_at == first
+        assert other is not None and other.delivered_at is None  # no other message touched
+
+    async def test_mark_sets_bookkeeping_on_several(
+        self, store: MongoMessageStore, db: Database
+    ) -> None:
+        one, two, three = await added(store, 3)
+        await store.mark([one.id, two.id], {"contactCounted": True})
+        docs = {d["_id"]: d async for d in db.messages.find({})}
+        # truthy, not ``is True``: the embedded server reads a stored boolean back as 1
+        assert docs[one.id]["contactCounted"] and docs[two.id]["contactCounted"]
+        assert "contactCounted" not in docs[three.id]
+        assert docs[one.id]["version"] == 1  # never a status change
+
+
+class TestByWamid:
+    async def test_found_and_absent(self, store: MongoMessageStore) -> None:
+        one, _two = await added(store, 2)
+        await store.move(one, MessageStatus.SENT, fields={"whatsappMessageId": "wamid.one"})
+        found = await store.by_wamid(["wamid.one", "wamid.none", "wamid.one"])
+        assert list(found) == ["wamid.one"] and found["wamid.one"].id == one.id

@@ -24,8 +24,8 @@ from shared import topology
 from shared.broker import PublishError
 from shared.db import Database, created_ms
 from shared.headers import IDEMPOTENCY_KEY
+from shared.messages import Message, VersionConflict
 from shared.models import Direction, MarkRead, MessageStatus, MessageType, as_utc, utcnow
-from shared.store import VersionConflict, transition
 
 log = structlog.get_logger("relay.gateway.messages")
 TAG = "Messages"
@@ -168,6 +168,24 @@ async def _change(request: web.Request, decide: Decision) -> tuple[dict[str, Any
     raise conflict("The message is changing; retry shortly")
 
 
+async def _move(
+    app: web.Application, doc: dict[str, Any], target: MessageStatus, *,
+    fields: dict[str, Any], retry: bool = False,
+) -> dict[str, Any] | None:
+    """Move the message ``doc`` through the message store and queue its event; None when the
+    lifecycle forbids it. An event a dead writer left unrecorded is queued first."""
+    outbox = app[keys.OUTBOX]
+    if doc.get("eventPending"):
+        outbox.add(doc)
+    messages = app[keys.ACCEPTOR].messages
+    new = await messages.move(Message.from_doc(doc), target, fields=fields, retry=retry)
+    if new is None:
+        return None
+    moved = new.to_doc()
+    outbox.add(moved)
+    return moved
+
+
 @operation(summary="Mark an inbound message as read", tag=TAG, scope="messages:write",
            response=MessageOut, errors=(401, 403, 404, 409))
 async def mark_read(request: web.Request) -> web.Response:
@@ -178,8 +196,7 @@ async def mark_read(request: web.Request) -> web.Response:
             raise conflict("Only inbound messages can be marked as read")
         if doc["status"] == MessageStatus.READ:
             return None
-        new = await transition(app[keys.DB], doc, MessageStatus.READ,
-                               fields={"readAt": utcnow()}, outbox=app[keys.OUTBOX])
+        new = await _move(app, doc, MessageStatus.READ, fields={"readAt": utcnow()})
         if new is None:
             raise conflict(f"A {doc['status']} message cannot be marked as read")
         return new
@@ -213,9 +230,7 @@ async def retry_message(request: web.Request) -> web.Response:
     async def decide(doc: dict[str, Any]) -> dict[str, Any] | None:
         if doc["status"] != MessageStatus.FAILED:
             raise conflict(f"Only Failed messages can be retried; this one is {doc['status']}")
-        if doc.get("eventPending"):
-            app[keys.OUTBOX].add(doc)
-        return await transition(app[keys.DB], doc, MessageStatus.QUEUED, retry=True, fields={
+        return await _move(app, doc, MessageStatus.QUEUED, retry=True, fields={
             "attempts": 0, "errorMessage": None, "lastError": None, "claimedBy": None,
             "claimedAt": None, "claimUntil": 0, "dispatched": False})
 
@@ -236,8 +251,7 @@ async def cancel_message(request: web.Request) -> web.Response:
         claimed = as_utc(doc.get("claimedAt"))  # a string on nx-27017 (docs/DEVIATIONS.md)
         if doc.get("claimedBy") and isinstance(claimed, datetime) and utcnow() - claimed < timeout:
             raise conflict("The message is being sent and can no longer be cancelled")
-        return await transition(app[keys.DB], doc, MessageStatus.CANCELLED,
-                                fields={"errorMessage": "Cancelled"}, outbox=app[keys.OUTBOX])
+        return await _move(app, doc, MessageStatus.CANCELLED, fields={"errorMessage": "Cancelled"})
 
     doc, _ = await _change(request, decide)
     return ok(present.message(doc), message="Message cancelled")

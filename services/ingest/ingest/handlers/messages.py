@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 import structlog
-from pymongo.errors import BulkWriteError
+from pymongo.errors import DuplicateKeyError
 
 from ingest.contacts import ContactKey, count_messages, ensure_contacts
 from ingest.context import Context
@@ -20,6 +20,7 @@ from ingest.mapping import NATIVE
 from ingest.parse import InboundMessage
 from shared.broker import Requeue
 from shared.db import created_ms
+from shared.messages import Message
 from shared.models import Direction, MessageStatus, utcnow
 
 log = structlog.get_logger("relay.ingest.messages")
@@ -45,7 +46,9 @@ async def apply(items: list[InboundMessage], ctx: Context) -> None:
     replays = list(existing.values())
     ctx.metrics.event("message", "duplicate", len(replays))
     unfinished = [doc for doc in replays if not doc.get("contactCounted", True)]
-    await count_messages(ctx.db, inserted + unfinished)
+    counted = inserted + unfinished
+    await count_messages(ctx.db, counted)
+    await ctx.messages.mark([doc["_id"] for doc in counted], {"contactCounted": True})
     for doc in inserted + [d for d in replays if d.get("eventPending")]:
         ctx.outbox.add(doc)
     ctx.metrics.event("message", "applied", len(inserted))
@@ -55,10 +58,8 @@ async def apply(items: list[InboundMessage], ctx: Context) -> None:
 
 
 async def _existing(ctx: Context, wamids: list[str]) -> dict[str, dict[str, Any]]:
-    if not wamids:
-        return {}
-    cursor = ctx.db.messages.find({"whatsappMessageId": {"$in": wamids}})
-    return {doc["whatsappMessageId"]: doc async for doc in cursor}
+    found = await ctx.messages.by_wamid(wamids) if wamids else {}
+    return {wamid: message.to_doc() for wamid, message in found.items()}
 
 
 def _wanted(items: list[InboundMessage], ctx: Context) -> dict[ContactKey, tuple[str, str | None]]:
@@ -123,14 +124,11 @@ async def _insert(
     ctx: Context, docs: list[dict[str, Any]]
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Insert all; return the inserted docs and the wamids another writer stored first."""
-    if not docs:
-        return [], []
-    try:
-        await ctx.db.messages.insert_many(docs, ordered=False)
-    except BulkWriteError as exc:
-        failed = {e["index"]: e for e in exc.details.get("writeErrors", [])}
-        if any(e.get("code") != 11000 for e in failed.values()):
-            raise
-        raced = [docs[i]["whatsappMessageId"] for i in failed]
-        return [d for i, d in enumerate(docs) if i not in failed], raced
-    return docs, []
+    added = await asyncio.gather(
+        *(ctx.messages.add(Message.from_doc(doc)) for doc in docs), return_exceptions=True)
+    for outcome in added:
+        if isinstance(outcome, BaseException) and not isinstance(outcome, DuplicateKeyError):
+            raise outcome
+    raced = [doc["whatsappMessageId"] for doc, outcome in zip(docs, added, strict=True)
+             if isinstance(outcome, DuplicateKeyError)]
+    return [doc for doc, outcome in zip(docs, added, strict=True) if outcome is None], raced

@@ -1,6 +1,6 @@
 """Status webhooks, applied monotonically with the webhook's own timestamps.
 
-- A status above the current one moves the message there (``shared.store.transition``): its
+- A status above the current one moves the message there (``MessageStore.move``): its
   timestamp is set, and so are the earlier ones still missing (a ``read`` without ``delivered``
   sets ``deliveredAt`` too). ``failed`` is terminal, with ``errorMessage`` from ``errors[0]``.
 - A status at or below the current one never changes the status, the version or the events; it
@@ -24,8 +24,8 @@ import structlog
 
 from ingest.context import Context
 from ingest.parse import StatusUpdate
-from shared.models import TERMINAL, MessageStatus, can_transition
-from shared.store import CLAIM_FIELDS, VersionConflict, transition
+from shared.messages import Message, VersionConflict
+from shared.models import TERMINAL, Direction, MessageStatus, can_transition
 
 log = structlog.get_logger("relay.ingest.statuses")
 
@@ -35,6 +35,7 @@ TARGET = {
 }
 FIELD = {"sent": "sentAt", "delivered": "deliveredAt", "read": "readAt"}
 IMPLIED = {"sent": (), "delivered": ("sentAt",), "read": ("sentAt", "deliveredAt")}
+_ATTR = {"sentAt": "sent_at", "deliveredAt": "delivered_at", "readAt": "read_at"}
 MAX_CONFLICTS = 20
 
 
@@ -43,27 +44,26 @@ async def apply(items: list[StatusUpdate], ctx: Context) -> None:
     by_wamid: dict[str, list[StatusUpdate]] = {}
     for item in items:
         by_wamid.setdefault(item.wamid, []).append(item)
-    cursor = ctx.db.messages.find({"whatsappMessageId": {"$in": list(by_wamid)}})
-    docs = {doc["whatsappMessageId"]: doc async for doc in cursor}
-    docs.update(await _by_callback(
-        {w: s for w, s in by_wamid.items() if w not in docs}, ctx))
+    found = await _by_callback(by_wamid, ctx)
+    found.update(await ctx.messages.by_wamid([w for w in by_wamid if w not in found]))
     await asyncio.gather(*(
-        _apply_all(docs[wamid], statuses, ctx) if wamid in docs else _later(statuses, ctx)
+        _apply_all(found[wamid], statuses, ctx) if wamid in found else _later(statuses, ctx)
         for wamid, statuses in by_wamid.items()
     ))
 
 
 async def _by_callback(
-    unknown: dict[str, list[StatusUpdate]], ctx: Context
-) -> dict[str, dict[str, Any]]:
-    """Outbound messages named by the unknown wamids' callback data, by wamid (one query)."""
-    wamid_of = {s[0].callback: wamid for wamid, s in unknown.items() if s[0].callback}
-    if not wamid_of:
-        return {}
-    cursor = ctx.db.messages.find({"_id": {"$in": list(wamid_of)}, "direction": "Outbound"})
-    found = {wamid_of[doc["_id"]]: doc async for doc in cursor}
-    if found:
-        log.info("status_matched_by_callback", count=len(found))
+    by_wamid: dict[str, list[StatusUpdate]], ctx: Context
+) -> dict[str, Message]:
+    """Outbound messages named by the statuses' callback data (Relay's message id), by wamid:
+    point reads by ``_id``, batched. A message found here that holds another wamid is a second
+    copy (see :func:`_apply_all`)."""
+    wamid_of = {s[0].callback: wamid for wamid, s in by_wamid.items() if s[0].callback}
+    messages = await asyncio.gather(*(ctx.messages.get(i) for i in wamid_of))
+    found = {wamid_of[m.id]: m for m in messages
+             if m is not None and m.direction == Direction.OUTBOUND}
+    if unrecorded := sum(1 for m in found.values() if not m.whatsapp_message_id):
+        log.info("status_matched_by_callback", count=unrecorded)
     return found
 
 
@@ -72,67 +72,63 @@ async def _later(statuses: list[StatusUpdate], ctx: Context) -> None:
         await ctx.retry_later(status)
 
 
-async def _apply_all(doc: dict[str, Any], statuses: list[StatusUpdate], ctx: Context) -> None:
+async def _apply_all(message: Message, statuses: list[StatusUpdate], ctx: Context) -> None:
     account = ctx.accounts[statuses[0].phone_number_id]
-    if doc.get("whatsappAccountId") != account["_id"]:
-        log.warning("status_for_other_account", message_id=doc["_id"], account_id=account["_id"])
+    if message.whatsapp_account_id != account["_id"]:
+        log.warning("status_for_other_account", message_id=message.id, account_id=account["_id"])
         ctx.metrics.event("status", "account_mismatch", len(statuses))
         return
-    if doc.get("whatsappMessageId") not in (None, statuses[0].wamid):
+    if message.whatsapp_message_id not in (None, statuses[0].wamid):
         # Matched by callback, but recorded with another wamid: a second copy of the message
         # (the one window that remains, docs/SENDER.md). Its statuses would only repeat.
-        log.warning("status_for_second_copy", message_id=doc["_id"], wamid=statuses[0].wamid)
+        log.warning("status_for_second_copy", message_id=message.id, wamid=statuses[0].wamid)
         ctx.metrics.event("status", "second_copy", len(statuses))
         return
     for status in statuses:
-        doc = await apply_status(doc, status, ctx)
+        message = await apply_status(message, status, ctx)
 
 
-async def apply_status(doc: dict[str, Any], status: StatusUpdate, ctx: Context) -> dict[str, Any]:
-    """Apply one status to the message ``doc``; re-read and decide again on a conflict."""
+async def apply_status(message: Message, status: StatusUpdate, ctx: Context) -> Message:
+    """Apply one status to ``message``; re-read and decide again on a conflict."""
     for _ in range(MAX_CONFLICTS):
         try:
-            new, outcome = await _apply_once(doc, status, ctx)
+            new, outcome = await _apply_once(message, status, ctx)
         except VersionConflict:
-            fresh = await ctx.db.messages.find_one({"_id": doc["_id"]})
+            fresh = await ctx.messages.get(message.id)
             if fresh is None:
                 raise
-            doc = fresh
+            message = fresh
             continue
         ctx.metrics.event("status", outcome)
         return new
-    raise VersionConflict(doc["_id"])
+    raise VersionConflict(message.id)
 
 
 async def _apply_once(
-    doc: dict[str, Any], status: StatusUpdate, ctx: Context
-) -> tuple[dict[str, Any], str]:
-    target, current = TARGET[status.status], MessageStatus(doc["status"])
+    message: Message, status: StatusUpdate, ctx: Context
+) -> tuple[Message, str]:
+    target, current = TARGET[status.status], MessageStatus(message.status)
     if can_transition(current, target):
-        fields, unset = _fields(status), None
-        if not doc.get("whatsappMessageId"):  # matched by callback: Meta accepted it
+        fields = _fields(status)
+        recorded = bool(message.whatsapp_message_id)
+        if not recorded:  # matched by callback: Meta accepted it
             fields["whatsappMessageId"] = status.wamid
-            unset = CLAIM_FIELDS
-        new = await transition(ctx.db, doc, target, fields=fields, unset=unset,
-                               outbox=ctx.outbox)
+        new = await ctx.messages.move(message, target, fields=fields, drop_claim=not recorded)
         if new is None:  # pragma: no cover - can_transition said yes
-            return doc, "stale"
+            return message, "stale"
+        ctx.outbox.add(new.to_doc())
         # Not in the transition itself: a late status's own timestamp is written without a
         # version change, so only a write conditional on the field being empty is safe here.
         await _fill_implied(ctx, new, status)
-        log.info("status_applied", message_id=doc["_id"], status=target.value)
+        log.info("status_applied", message_id=message.id, status=target.value)
         return new, "applied"
     own = FIELD.get(status.status)
-    if current in TERMINAL or own is None or same_instant(doc.get(own), status.timestamp):
+    stored = message.to_doc().get(own) if own else None
+    if current in TERMINAL or own is None or same_instant(stored, status.timestamp):
         if current == target and current not in TERMINAL:
-            await _fill_implied(ctx, doc, status)  # finishes what a crash may have left
-        return doc, "duplicate" if current == target else "stale"
-    result = await ctx.db.messages.update_one(
-        {"_id": doc["_id"], "version": doc["version"]}, {"$set": {own: status.timestamp}}
-    )
-    if result.matched_count != 1:
-        raise VersionConflict(doc["_id"])
-    return {**doc, own: status.timestamp}, "timestamp"
+            await _fill_implied(ctx, message, status)  # finishes what a crash may have left
+        return message, "duplicate" if current == target else "stale"
+    return await ctx.messages.stamp(message, own, status.timestamp), "timestamp"
 
 
 def _fields(status: StatusUpdate) -> dict[str, Any]:
@@ -141,20 +137,14 @@ def _fields(status: StatusUpdate) -> dict[str, Any]:
     return {FIELD[status.status]: status.timestamp}
 
 
-async def _fill_implied(ctx: Context, doc: dict[str, Any], status: StatusUpdate) -> None:
+async def _fill_implied(ctx: Context, message: Message, status: StatusUpdate) -> None:
     """Earlier timestamps still missing take this status's time; each write is conditional on
     the field being empty, so a real earlier status recorded meanwhile is never overwritten."""
     for earlier in IMPLIED.get(status.status, ()):
-        if doc.get(earlier) is not None:
+        if getattr(message, _ATTR[earlier]) is not None:
             continue
-        empty = {"$or": [{earlier: None}, {earlier: {"$type": "null"}}]}  # both servers' null
-        # Inside ``$and``: nx-27017 does not AND a ``$or`` with its sibling fields
-        # (docs/DEVIATIONS.md), so ``{_id, $or}`` could set another message's timestamp.
-        result = await ctx.db.messages.update_one(
-            {"$and": [{"_id": doc["_id"]}, empty]}, {"$set": {earlier: status.timestamp}}
-        )
-        if result.modified_count == 1:
-            doc[earlier] = status.timestamp
+        if await ctx.messages.fill(message.id, earlier, status.timestamp):
+            setattr(message, _ATTR[earlier], status.timestamp)
 
 
 def same_instant(stored: Any, when: datetime) -> bool:
