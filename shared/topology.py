@@ -14,7 +14,8 @@
   so a broker restart loses nothing.
 - ``relay.inbox`` is the durable webhook inbox; ``relay.events`` (topic) carries events;
   ``relay.commands`` (topic) takes commands from other services.
-- Every consuming queue dead-letters poison into ``relay.dead`` through ``relay.dlx``.
+- Every consuming queue dead-letters poison into ``relay.dead`` through ``relay.dlx``; a copy
+  goes to ``relay.send.dead``, where the sender settles the messages of dead send commands.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ DLX = "relay.dlx"
 INBOX_QUEUE = "relay.inbox"
 INBOX_KEY = "inbox"
 DEAD_QUEUE = "relay.dead"
+# A copy of every dead letter (relay.dlx is a fanout), for the sender: a dead-lettered send
+# command's message is dispatched once more, then Failed (sender.dead_sends).
+SEND_DEAD_QUEUE = "relay.send.dead"
 INTAKE_QUEUE = "relay.commands.intake"
 INTAKE_KEY = "intake"
 REJECTED_QUEUE = "relay.commands.rejected"
@@ -141,6 +145,9 @@ async def declare(channel: AbstractChannel, *, shards: int) -> dict[str, Abstrac
     }
     dead = await _queue(channel, DEAD_QUEUE, HELD)
     await dead.bind(ex[DLX])
+    send_dead = await _queue(channel, SEND_DEAD_QUEUE, {**QUORUM,
+                                                        DELIVERY_LIMIT_ARG: DELIVERY_LIMIT})
+    await send_dead.bind(ex[DLX])
     for shard in range(shards):
         queue = await _queue(channel, shard_queue(shard), _dead_lettered(single_active=True))
         await queue.bind(ex[SEND], routing_key=shard_key(shard))
@@ -187,7 +194,7 @@ def all_queues(shards: int) -> list[str]:
     """Names of every queue :func:`declare` creates (for metrics and tests)."""
     return [
         *(shard_queue(s) for s in range(shards)),
-        INBOX_QUEUE, INTAKE_QUEUE, REJECTED_QUEUE, STATS_QUEUE, DEAD_QUEUE,
+        INBOX_QUEUE, INTAKE_QUEUE, REJECTED_QUEUE, STATS_QUEUE, DEAD_QUEUE, SEND_DEAD_QUEUE,
         *(wait_queue(level) for level in range(WAIT_LEVELS)),
     ]
 

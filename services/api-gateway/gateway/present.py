@@ -49,8 +49,12 @@ def message(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def account(doc: dict[str, Any]) -> dict[str, Any]:
-    """An account as the API shows it: the access token is write-only."""
-    return _shape(doc, ACCOUNT_FIELDS)
+    """An account as the API shows it: the access token is write-only. A Disconnected
+    account says why (``lastError``; ``disconnectedReason`` is where earlier senders kept it)."""
+    shaped = _shape(doc, ACCOUNT_FIELDS)
+    if doc.get("status") == "Disconnected" and not shaped.get("lastError"):
+        shaped["lastError"] = doc.get("disconnectedReason")
+    return shaped
 
 
 def contact(doc: dict[str, Any]) -> dict[str, Any]:

@@ -55,10 +55,12 @@ class Accounts:
         )
 
     async def disconnect(self, account_id: str, reason: str) -> None:
-        """The token no longer works (0/190): the account needs a new one."""
+        """The token no longer works (0/190): the account needs a new one. ``reason`` is kept
+        as ``lastError``, which the API shows beside the status (a PATCH with a working token
+        clears it)."""
         await self._db.accounts.update_one(
             {"_id": account_id},
             {"$set": {"status": AccountStatus.DISCONNECTED.value, "updatedAt": utcnow(),
-                      "disconnectedReason": reason}},
+                      "lastError": f"Access token refused: {reason}"}},
         )
         self._cache.forget(account_id)

@@ -103,7 +103,8 @@ class SenderService:
             daily_sends=MongoDailySends(db), outbox=outbox,
             semaphore=asyncio.Semaphore(self.settings.send_concurrency),
         )
-        self.sweeper = Sweeper(self.ctx, depth=self.broker.queue_depth)
+        self.sweeper = Sweeper(self.ctx, depth=self.broker.queue_depth,
+                               consume=self.broker.consume)
         self.sweeper.start()
         if consume:
             await self.consume()

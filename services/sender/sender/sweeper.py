@@ -5,7 +5,9 @@
 - messages whose claim is older than the claim timeout (their sender died mid-send) get a new
   command, then the stale claim is dropped — in that order, so a crash repeats, never loses;
 - events whose writer died before recording them are recorded (``sweep_pending_events``);
-- the dead-letter queue's depth is exported.
+- the dead-letter queue's depth is exported;
+- a dead-lettered send command's message is dispatched once more, then ``Failed``
+  (``sender.dead_sends``, consuming ``relay.send.dead`` when given ``consume``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import structlog
 from pymongo.errors import PyMongoError
 
 from sender.context import Context
+from sender.dead_sends import Consume, DeadSends
 from shared import topology
 from shared.broker import PublishError
 from shared.models import MessageStatus, SendMessage
@@ -33,9 +36,12 @@ BATCH = 500
 class Sweeper:
     """Runs :meth:`sweep` every ``outbox_sweep_seconds`` until cancelled."""
 
-    def __init__(self, ctx: Context, *, depth: Any = None) -> None:
+    def __init__(self, ctx: Context, *, depth: Any = None, consume: Consume | None = None
+                 ) -> None:
         self._ctx = ctx
         self._depth = depth  # async (queue name) -> int | None, for the dead-letter gauge
+        self._consume = consume  # Broker.consume, for relay.send.dead
+        self.dead_sends = DeadSends(ctx)
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -48,12 +54,24 @@ class Sweeper:
                 await self._task
 
     async def _run(self) -> None:
+        consuming = self._consume is None
         while True:
+            if not consuming:
+                consuming = await self._consume_dead_sends()
             try:
                 await self.sweep()
             except (PyMongoError, PublishError) as exc:
                 log.warning("sweep_failed", error=repr(exc)[:300])
             await asyncio.sleep(self._ctx.settings.outbox_sweep_seconds)
+
+    async def _consume_dead_sends(self) -> bool:
+        assert self._consume is not None
+        try:
+            await self.dead_sends.start(self._consume)
+        except Exception as exc:  # the broker is away: try again on the next pass
+            log.warning("dead_sends_not_consumed", error=repr(exc)[:300])
+            return False
+        return True
 
     async def sweep(self) -> dict[str, int]:
         """One pass; returns how many commands it published per reason."""

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from gateway import present
 from tests.conftest import eventually
 from tests.integration.sender.support import Seeder
 
@@ -79,6 +80,9 @@ class TestFinal:
         assert final["status"] == "Failed" and "190" in final["errorMessage"]
         stored = await db.accounts.find_one({"_id": account["_id"]})
         assert stored["status"] == "Disconnected"
+        shown = present.account(stored)  # what GET /whatsapp-accounts/:id answers
+        assert shown["status"] == "Disconnected"
+        assert shown["lastError"].startswith("Access token refused: (190)"), shown
         await seeder.publish(second)
         later = await settled(seeder, second)
         assert later["errorMessage"] == "WhatsApp account is not connected"

@@ -90,14 +90,40 @@ class TestDeadLetters:
         assert dead[0]["reason"] == "rejected" and dead[0]["body"] == "this is not json"
         assert len(await list_dead(settings, limit=10)) == 1  # listing removes nothing
 
-    async def test_a_replayed_command_is_handled_again(self, seeder, sim, sender, settings, db):
+    async def test_a_replayed_command_is_handled_again(self, seeder, sim, sender, settings, db,
+                                                       broker):
+        # A send command that dies is dispatched once more and then fails its message
+        # (sender.dead_sends), so an operator's replay finds both copies and a Failed message:
+        # the replayed commands are consumed again and send nothing (Failed is terminal; the
+        # retry endpoint is how a Failed message goes out again).
         account = await seeder.account()
         [doc] = await seeder.messages(account)
         await db.messages.update_one({"_id": doc["_id"]}, {"$unset": {"to": ""}})
         await seeder.publish(doc)  # the handler fails on the broken document
-        await eventually(lambda: list_dead(settings, limit=10), timeout=15)
+        failed = await eventually(
+            lambda: db.messages.find_one({"_id": doc["_id"], "status": "Failed"}), timeout=20)
+        assert "dead-lettered" in failed["errorMessage"]
+        shard = topology.shard_queue(topology.shard_of(account["_id"], settings.send_shards))
+        dead = await eventually(
+            lambda: _at_least(list_dead(settings, limit=10), 2), timeout=15)
+        assert {d["queue"] for d in dead} == {shard}
         await db.messages.update_one({"_id": doc["_id"]}, {"$set": {"to": "+15551234567"}})
         result = await replay_dead(settings, limit=10)
-        assert result["replayed"] == 1
-        await until_sent(seeder, doc)
-        assert await list_dead(settings, limit=10) == []
+        assert result["replayed"] == 2
+        assert await eventually(lambda: _empty(list_dead(settings, limit=10)), timeout=15)
+        await eventually(lambda: _zero(broker.queue_depth(shard)), timeout=15)
+        stored = await db.messages.find_one({"_id": doc["_id"]})
+        assert stored["status"] == "Failed" and await sim.sends_of(doc["_id"]) == []
+
+
+async def _at_least(listing, count: int):
+    found = await listing
+    return found if len(found) >= count else None
+
+
+async def _empty(listing) -> bool:
+    return await listing == []
+
+
+async def _zero(depth) -> bool:
+    return await depth == 0
