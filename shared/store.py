@@ -85,6 +85,9 @@ async def transition(
     return new
 
 
+RECORDED_KEPT = 50_000
+
+
 class EventOutbox:
     """Batches event records: log insert, confirmed publish, then clears ``eventPending``.
 
@@ -103,6 +106,8 @@ class EventOutbox:
         self._batch = batch
         self._settle_delay = settle_delay
         self._pending: dict[str, tuple[MessageEvent, bool]] = {}
+        # Event ids this process recorded lately (oldest first), so re-adds of them are skipped.
+        self._recorded: dict[str, None] = {}
         # message id → (version to clear, mark dispatched, due time on the loop's clock)
         self._settling: dict[str, tuple[int, bool, float]] = {}
         self._hurry = False
@@ -113,12 +118,26 @@ class EventOutbox:
         self._idle.set()
 
     def add(self, doc: dict[str, Any], *, dispatched: bool = False) -> None:
-        """Queue the event of ``doc``'s current version (and mark the send as dispatched)."""
+        """Queue the event of ``doc``'s current version (and mark the send as dispatched).
+
+        An event this process has already recorded is not queued again (a writer re-adds the
+        still-pending event of the version it read before moving on, in case the writer of that
+        version died before recording it: see :meth:`add_pending`)."""
         event = event_from_message(doc)
+        if not dispatched and event.event_id in self._recorded:
+            return
         self._pending[event.event_id] = (event, dispatched)
         self._idle.clear()
         if len(self._pending) >= self._batch:
             self._wake.set()
+
+    def add_pending(self, doc: dict[str, Any]) -> None:
+        """Before moving ``doc`` (as read) on: queue its event if it is still pending. Its writer
+        may have died before recording it, and once the message moves on, the sweep would only
+        find the newer version: the event log would skip one (invariant 3). A repeat is a no-op
+        in the log and a duplicate publish consumers ignore."""
+        if doc.get("eventPending"):
+            self.add(doc)
 
     def add_event(self, event: MessageEvent) -> None:
         """Queue an event that belongs to no message document (``message.rejected``)."""
@@ -192,6 +211,10 @@ class EventOutbox:
             )
             for e in events
         ))
+        for event in events:
+            self._recorded[event.event_id] = None
+        while len(self._recorded) > RECORDED_KEPT:
+            del self._recorded[next(iter(self._recorded))]
         due = asyncio.get_running_loop().time() + self._settle_delay
         for event, dispatched in batch.values():
             if event.message_id is None:

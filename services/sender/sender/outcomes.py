@@ -39,6 +39,8 @@ async def _move(
 ) -> Message | None:
     """Move with the claim dropped; on a version conflict read again, once."""
     for _ in range(2):
+        if ctx.outbox is not None:
+            ctx.outbox.add_pending(message.to_doc())
         try:
             moved = await ctx.messages.move(message, target, fields=fields, drop_claim=True)
         except VersionConflict:

@@ -175,8 +175,7 @@ async def _move(
     """Move the message ``doc`` through the message store and queue its event; None when the
     lifecycle forbids it. An event a dead writer left unrecorded is queued first."""
     outbox = app[keys.OUTBOX]
-    if doc.get("eventPending"):
-        outbox.add(doc)
+    outbox.add_pending(doc)
     messages = app[keys.ACCEPTOR].messages
     new = await messages.move(Message.from_doc(doc), target, fields=fields, retry=retry)
     if new is None:

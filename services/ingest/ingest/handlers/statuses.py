@@ -113,6 +113,7 @@ async def _apply_once(
         recorded = bool(message.whatsapp_message_id)
         if not recorded:  # matched by callback: Meta accepted it
             fields["whatsappMessageId"] = status.wamid
+        ctx.outbox.add_pending(message.to_doc())
         new = await ctx.messages.move(message, target, fields=fields, drop_claim=not recorded)
         if new is None:  # pragma: no cover - can_transition said yes
             return message, "stale"
