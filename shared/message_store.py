@@ -83,12 +83,14 @@ class MongoMessageStore:
         return applied(message, {**changes, "writeId": write_id}, unset)
 
     async def release(
-        self, message: Message, *, owner: str, reason: str, at: datetime
+        self, message: Message, *, owner: str, reason: str, at: datetime,
+        unit_day: str | None = None,
     ) -> None:
+        held = {"unitDay": unit_day} if unit_day else {}
         await self._messages.update_one(
             {"_id": message.id, "claimedBy": owner, "status": QUEUED},
             {"$set": {"lastError": reason, "attemptedAt": at, "attemptedMs": epoch_ms(at),
-                      "updatedAt": at, "claimUntil": 0},
+                      "updatedAt": at, "claimUntil": 0, **held},
              "$unset": {"claimedBy": "", "claimedAt": "", "claimToken": ""}},
         )
 

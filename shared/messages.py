@@ -141,8 +141,12 @@ class MessageStore(Protocol):
         another writer changed the message first. The result has ``eventPending`` set.
         """
 
-    async def release(self, message: Message, *, owner: str, reason: str, at: datetime) -> None:
-        """Give back ``owner``'s claim after a retryable error (still Queued)."""
+    async def release(
+        self, message: Message, *, owner: str, reason: str, at: datetime,
+        unit_day: str | None = None,
+    ) -> None:
+        """Give back ``owner``'s claim after a retryable error (still Queued); ``unit_day``
+        records the send day whose daily unit the message already holds (``unitDay``)."""
 
     async def annotate(
         self, message_id: str, fields: Mapping[str, Any], *, drop_claim: bool = False

@@ -74,7 +74,8 @@ class FakeMessageStore:
         return moved
 
     async def release(
-        self, message: Message, *, owner: str, reason: str, at: datetime
+        self, message: Message, *, owner: str, reason: str, at: datetime,
+        unit_day: str | None = None,
     ) -> None:
         doc = self.docs.get(message.id)
         if doc is None or doc.get("claimedBy") != owner or doc["status"] != MessageStatus.QUEUED:
@@ -83,6 +84,8 @@ class FakeMessageStore:
         for field in ("claimedBy", "claimedAt", "claimToken"):
             doc.pop(field, None)
         doc.update(lastError=reason, attemptedAt=at, attemptedMs=epoch_ms(at), claimUntil=0)
+        if unit_day:
+            doc["unitDay"] = unit_day
 
     async def annotate(
         self, message_id: str, fields: Mapping[str, Any], *, drop_claim: bool = False

@@ -8,9 +8,13 @@ day* — ``daily_sends`` ``{_id: "<accountId>:<YYYY-MM-DD>", count}``, behind th
 sender's clock, by an atomic conditional increment that never passes ``dailyLimit`` (however
 many senders take units at once).
 
-- **Every call spends a unit**, whatever its answer: a refused or timed-out call may still have
-  reached Meta and counted there. A call that is not made spends none: the unit is taken after
-  the claim and the payload (a lost claim, pacing, a refused media file take nothing).
+- **Every message spends one unit of each send day it is called on**, whatever the answer: a
+  refused or timed-out call may still have reached Meta and counted there. Its retries on the
+  same day spend none (the message holds that day's unit: ``unitDay``, written with the release
+  of its claim), so what the gateway accepted within today's limit is not crowded out by
+  retries; a retry on a later day spends a unit of that day. A call that is not made spends
+  none: the unit is taken after the claim and the payload (a lost claim, pacing, a refused
+  media file take nothing).
 - **A full day defers, never fails**: the command goes back through the delay queues to the next
   UTC midnight, the claim is given back and its attempt not counted, the message stays
   ``Queued``. The process remembers the account's full day (:meth:`Context.day_full`), so the
@@ -27,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 
 from sender.accounts import Account
 from sender.context import Context
+from shared.messages import Message
 
 DAY_FULL = "daily_limit"
 DAY_END = "day_end"
@@ -57,13 +62,16 @@ class NotToday(Exception):
         self.reason = reason
 
 
-async def take_unit(ctx: Context, account: Account) -> None:
-    """Spend one unit of the account's current send day, or raise :class:`NotToday`."""
+async def take_unit(ctx: Context, account: Account, message: Message) -> None:
+    """Spend one unit of the account's current send day for ``message``, unless it already
+    holds one of this day (a retry), or raise :class:`NotToday`."""
     now = ctx.clock()
     midnight = next_midnight(now)
     if midnight - now < ctx.settings.send_timeout_seconds:
         raise NotToday(midnight, DAY_END)
     day = day_of(now)
+    if (message.model_extra or {}).get("unitDay") == day:
+        return
     limit = account.daily_limit
     if limit <= 0 or not await ctx.daily_sends.take(account.id, day, limit):
         ctx.mark_day_full(account.id, day, limit)

@@ -85,9 +85,13 @@ async def record_failed(
             await _move(ctx, message, MessageStatus.FAILED, fields)
 
 
-async def release(ctx: Context, message: Message, reason: str, at: float) -> None:
-    """Give the claim back after a retryable error (the retry command is already deferred)."""
-    await ctx.messages.release(message, owner=ctx.process_id, reason=reason, at=to_datetime(at))
+async def release(
+    ctx: Context, message: Message, reason: str, at: float, *, unit_day: str | None = None
+) -> None:
+    """Give the claim back after a retryable error (the retry command is already deferred);
+    ``unit_day``: the send day whose daily unit the message now holds."""
+    await ctx.messages.release(message, owner=ctx.process_id, reason=reason, at=to_datetime(at),
+                               unit_day=unit_day)
 
 
 async def unclaim(ctx: Context, message: Message) -> None:

@@ -94,31 +94,30 @@ class TestFullDay:
         assert [until for _, _, until in w.broker.deferred] == [MIDNIGHT]
 
 
-class TestEveryCallSpendsAUnit:
-    async def test_a_retry_spends_another_unit(self) -> None:
+class TestUnits:
+    async def test_a_retry_the_same_day_spends_no_second_unit(self) -> None:
         w = world(daily_limit=2, start=EVENING)
         w.cloud.errors.append(unavailable())
-        retried, other = w.queued(), w.queued()
-        await w.handle(retried)  # a call, refused: one unit
-        await come_back(w)  # the retry: a second unit
+        retried, other, third = w.queued(), w.queued(), w.queued()
+        await w.handle(retried)  # a call, refused: the message's unit of today
+        await come_back(w)  # the retry, today: no second unit
         assert w.messages[retried.id].status == MessageStatus.SENT
-        assert w.daily.counts == {("acc", TODAY): 2}
+        assert w.daily.counts == {("acc", TODAY): 1}
         await w.handle(other)
-        assert w.messages[other.id].status == MessageStatus.QUEUED
+        assert w.messages[other.id].status == MessageStatus.SENT
+        await w.handle(third)  # two messages called today: the day is full
+        assert w.messages[third.id].status == MessageStatus.QUEUED
         assert w.broker.deferred[-1][2] == MIDNIGHT
 
-    async def test_a_retry_across_midnight_spends_a_unit_of_the_new_day(self) -> None:
+    async def test_a_retry_on_the_next_day_spends_a_unit_of_that_day(self) -> None:
         w = world(daily_limit=1, start=MIDNIGHT - 60)
         w.cloud.errors.append(unavailable())
         message = w.queued()
-        await w.handle(message)
-        w.clock.now = MIDNIGHT - 30
-        await w.handle(w.queued())  # today's only unit went on the refused call
-        await come_back(w, 0)  # the retry, due before midnight: today is full
-        assert w.broker.deferred[-1][2] == MIDNIGHT and w.cloud.sends == []
-        await come_back(w)
+        await w.handle(message)  # refused: today's only unit
+        w.clock.now = MIDNIGHT + 30
+        await come_back(w, 0)  # the retry, after midnight: a unit of the new day
         assert w.messages[message.id].status == MessageStatus.SENT
-        assert w.messages[message.id].attempts == 2  # the deferrals counted no attempt
+        assert w.messages[message.id].attempts == 2
         assert w.daily.counts == {("acc", TODAY): 1, ("acc", TOMORROW): 1}
 
     async def test_a_final_refusal_still_spent_its_unit(self) -> None:

@@ -181,7 +181,7 @@ async def _attempt(
     because the send day is full (or ending)."""
     try:
         body = await payload.build(ctx, message, account)
-        await daily.take_unit(ctx, account)  # right before the call: every call spends one
+        await daily.take_unit(ctx, account, message)  # right before the call
         wamid = await _call(ctx, account, body)
     except daily.NotToday as later:
         if pace is not None:
@@ -273,7 +273,9 @@ async def _on_error(
         # Deferred first, released second: a crash in between leaves a stale claim, which the
         # sweeper reclaims; the other order could leave a Queued message with no command.
         await defer(ctx, cmd, account.id, until=at + delay, reason="retry")
-        await outcomes.release(ctx, message, reason, at)
+        # The call spent the message's unit of this send day (no call straddles midnight):
+        # a retry on the same day spends no second one.
+        await outcomes.release(ctx, message, reason, at, unit_day=daily.day_of(at))
         ctx.metrics.sends.labels("retried", label).inc()
         ctx.metrics.retries.inc()
 
