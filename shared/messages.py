@@ -186,11 +186,13 @@ def transition_change(
     if not can_transition(current, target, retry=retry):
         return None
     now = utcnow()
-    changed = dict(fields or {})
-    if isinstance(changed.get("attemptedAt"), datetime):
-        changed["attemptedMs"] = epoch_ms(changed["attemptedAt"])
+    changed: dict[str, Any] = {"statusChangedAt": now, **(fields or {})}
+    # Each time the sweep and pacing filter on is also kept as a number (docs/DEVIATIONS.md).
+    for stamp, ms in (("statusChangedAt", "statusChangedMs"), ("attemptedAt", "attemptedMs")):
+        if isinstance(changed.get(stamp), datetime):
+            changed[ms] = epoch_ms(changed[stamp])
     return {
-        "statusChangedAt": now, "statusChangedMs": epoch_ms(now), **changed,
+        **changed,
         "status": target.value, "previousStatus": current.value, "version": message.version + 1,
         "updatedAt": now, "eventPending": True,
     }

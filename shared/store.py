@@ -1,9 +1,10 @@
-"""Message state changes and their events: one write per change, an outbox for the rest.
+"""The events of message state changes: an outbox that records them, and a sweep.
 
-Every status change is a conditional update on the message's ``version`` that also sets
-``previousStatus`` and ``eventPending``. The :class:`EventOutbox` then, in batches, writes the
-event to the ``events`` log (id ``<messageId>:<version>``, so a repeat is a no-op), publishes it
-on ``relay.events`` with confirms, and clears ``eventPending``. A process that dies in between
+Every status change (``MessageStore.move``, shared/message_store.py) is a conditional update on
+the message's ``version`` that also sets ``previousStatus`` and ``eventPending``. The
+:class:`EventOutbox` then, in batches, writes the event to the ``events`` log (id
+``<messageId>:<version>``, so a repeat is a no-op), publishes it on ``relay.events`` with
+confirms, and clears ``eventPending``. A process that dies in between
 leaves ``eventPending`` set, and :func:`sweep_pending_events` finishes the job: the log is complete.
 The sweep filters on ``statusChangedMs`` (epoch milliseconds, written beside ``statusChangedAt``):
 the embedded server stores a date set by an update operator as a string, which a date range
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -24,66 +25,10 @@ from pymongo.errors import BulkWriteError, PyMongoError
 from shared import topology
 from shared.broker import Broker, PublishError
 from shared.db import Database
-from shared.messages import VersionConflict, epoch_ms
-from shared.models import MessageEvent, MessageStatus, can_transition, event_from_message, utcnow
+from shared.messages import epoch_ms
+from shared.models import MessageEvent, MessageStatus, event_from_message, utcnow
 
 log = structlog.get_logger("relay.store")
-
-
-# A sender's claim on a Queued message (``sender.outcomes.claim``): dropped by every writer that
-# moves the message on.
-CLAIM_FIELDS = ["claimedBy", "claimedAt"]
-
-
-async def transition(
-    db: Database,
-    doc: dict[str, Any],
-    target: MessageStatus,
-    *,
-    fields: dict[str, Any] | None = None,
-    inc: dict[str, int] | None = None,
-    unset: list[str] | None = None,
-    retry: bool = False,
-    outbox: EventOutbox | None = None,
-) -> dict[str, Any] | None:
-    """Move the message ``doc`` (as last read) to ``target``; return the new document.
-
-    Returns None when the lifecycle forbids the move (nothing is written). Raises
-    :class:`VersionConflict` when another writer changed the message first.
-    """
-    current = MessageStatus(doc["status"])
-    if not can_transition(current, target, retry=retry):
-        return None
-    if outbox is not None and doc.get("eventPending"):
-        outbox.add(doc)  # a previous writer died before recording its event
-    now = utcnow()
-    changes = {
-        "statusChangedAt": now,
-        **(fields or {}),
-        "status": target.value,
-        "previousStatus": current.value,
-        "version": doc["version"] + 1,
-        "updatedAt": now,
-        "eventPending": True,
-    }
-    if isinstance(changes["statusChangedAt"], datetime):
-        changes.setdefault("statusChangedMs", epoch_ms(changes["statusChangedAt"]))
-    update: dict[str, Any] = {"$set": changes}
-    if inc:
-        update["$inc"] = inc
-    if unset:
-        update["$unset"] = dict.fromkeys(unset, "")
-    result = await db.messages.update_one({"_id": doc["_id"], "version": doc["version"]}, update)
-    if result.modified_count != 1:
-        raise VersionConflict(doc["_id"])
-    new = {k: v for k, v in doc.items() if k not in (unset or [])}
-    new.update(changes)
-    for key, amount in (inc or {}).items():
-        new[key] = new.get(key, 0) + amount
-    if outbox is not None:
-        outbox.add(new)
-    return new
-
 
 RECORDED_KEPT = 50_000
 

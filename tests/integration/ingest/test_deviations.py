@@ -1,6 +1,6 @@
 """nx-27017 stores a datetime written by an update operator at the top level as a string.
 
-Pinned here because ingest (and ``shared.store.transition``) write ``sentAt``, ``deliveredAt``,
+Pinned here because ingest (and ``MessageStore.move``) write ``sentAt``, ``deliveredAt``,
 ``readAt``, ``statusChangedAt`` and a contact's ``lastMessageAt`` with ``$set``/``$max``.
 See docs/DEVIATIONS.md.
 """

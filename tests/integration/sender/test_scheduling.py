@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from shared.message_store import MongoMessageStore
+from shared.messages import Message
 from shared.models import MessageStatus
-from shared.store import transition
 from tests.conftest import eventually
 from tests.integration.sender.support import Seeder
 
@@ -61,8 +62,8 @@ class TestScheduling:
         await seeder.publish(doc)
         await seeder.publish(marker)
         stored = await seeder.status(doc)
-        cancelled = await transition(db, stored, MessageStatus.CANCELLED,
-                                     fields={"errorMessage": "Cancelled"})
+        cancelled = await MongoMessageStore(db).move(
+            Message.from_doc(stored), MessageStatus.CANCELLED, fields={"errorMessage": "Cancelled"})
         assert cancelled is not None
         await sent_at(seeder, sim, marker)  # the other one went at that time
         assert await sim.sends_of(doc["_id"]) == []

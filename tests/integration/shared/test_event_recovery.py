@@ -6,19 +6,17 @@ event."""
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import timedelta
 
-import aio_pika
 import pytest
 
-from shared import topology
 from shared.broker import Broker
 from shared.db import Database
 from shared.models import MessageStatus, utcnow
 from shared.settings import Settings
-from shared.store import EventOutbox, sweep_pending_events, transition
+from shared.store import EventOutbox, sweep_pending_events
 from tests.conftest import eventually
+from tests.integration.shared.test_store import move, subscribe
 
 pytestmark = pytest.mark.integration
 
@@ -39,23 +37,14 @@ async def killed_after_transition(db: Database, message_id: str) -> None:
     await db.messages.update_one({"_id": message_id}, {"$unset": {"eventPending": ""}})
     doc.pop("eventPending")
     past = utcnow() - timedelta(minutes=5)
-    await transition(db, doc, MessageStatus.SENT, fields={"statusChangedAt": past})
+    await move(db, doc, MessageStatus.SENT, fields={"statusChangedAt": past})
 
 
 class TestSweepOnTheEmbeddedDatabase:
     async def test_a_status_change_without_its_event_is_published_by_the_sweep(
         self, db: Database, broker: Broker, settings: Settings
     ) -> None:
-        connection = await aio_pika.connect(settings.amqp_url)
-        channel = await connection.channel()
-        queue = await channel.declare_queue(exclusive=True)
-        await queue.bind(topology.EVENTS, routing_key="message.#")
-        seen: list[dict] = []
-
-        async def on_event(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-            seen.append(json.loads(message.body))
-
-        await queue.consume(on_event, no_ack=True)
+        connection, seen = await subscribe(settings)
         await killed_after_transition(db, "crashed-1")
         await db.messages.insert_one(queued("inserted-only", minutes_ago=5))
         await db.messages.insert_one(queued("fresh", minutes_ago=0))  # its writer is alive

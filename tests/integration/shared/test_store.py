@@ -12,8 +12,10 @@ import pytest
 from shared import topology
 from shared.broker import Broker
 from shared.db import Database
+from shared.message_store import MongoMessageStore
+from shared.messages import Message, VersionConflict
 from shared.models import MessageStatus, utcnow
-from shared.store import EventOutbox, VersionConflict, sweep_pending_events, transition
+from shared.store import EventOutbox, sweep_pending_events
 from tests.conftest import eventually
 
 pytestmark = pytest.mark.integration
@@ -44,29 +46,34 @@ async def subscribe(settings) -> tuple[aio_pika.abc.AbstractConnection, list[dic
     return connection, seen
 
 
+async def move(db: Database, doc: dict, target: MessageStatus, **kwargs) -> Message | None:
+    """``doc`` (as read) moved through the message store."""
+    return await MongoMessageStore(db).move(Message.from_doc(doc), target, **kwargs)
+
+
 class TestTransition:
     """Forward moves are written once, with the previous status; stale writers are refused."""
 
     async def test_forward_move_records_previous_status_and_version(self, db: Database):
         await db.messages.insert_one(queued("m1"))
         doc = await db.messages.find_one({"_id": "m1"})
-        new = await transition(db, doc, MessageStatus.SENT, fields={"whatsappMessageId": "w1"})
+        new = await move(db, doc, MessageStatus.SENT, fields={"whatsappMessageId": "w1"})
         stored = await db.messages.find_one({"_id": "m1"})
-        assert new is not None and new["version"] == stored["version"] == 2
+        assert new is not None and new.version == stored["version"] == 2
         assert stored["previousStatus"] == "Queued" and stored["status"] == "Sent"
 
     async def test_backward_move_writes_nothing(self, db: Database):
         await db.messages.insert_one({**queued("m2"), "status": "Read", "version": 4})
         doc = await db.messages.find_one({"_id": "m2"})
-        assert await transition(db, doc, MessageStatus.DELIVERED) is None
+        assert await move(db, doc, MessageStatus.DELIVERED) is None
         assert (await db.messages.find_one({"_id": "m2"}))["version"] == 4
 
     async def test_a_stale_read_is_a_conflict(self, db: Database):
         await db.messages.insert_one(queued("m3"))
         doc = await db.messages.find_one({"_id": "m3"})
-        await transition(db, doc, MessageStatus.SENT)
+        await move(db, doc, MessageStatus.SENT)
         with pytest.raises(VersionConflict):
-            await transition(db, doc, MessageStatus.FAILED)
+            await move(db, doc, MessageStatus.FAILED)
 
 
 class TestOutbox:
@@ -81,7 +88,9 @@ class TestOutbox:
         await db.messages.insert_one(queued("m4"))
         doc = await db.messages.find_one({"_id": "m4"})
         outbox.add(doc)
-        await transition(db, doc, MessageStatus.SENT, outbox=outbox)
+        new = await move(db, doc, MessageStatus.SENT)
+        assert new is not None
+        outbox.add(new.to_doc())
         await outbox.drained()
         await eventually(lambda: asyncio.sleep(0, result=len(seen) == 2), timeout=5)
         assert sorted(e["eventId"] for e in seen) == ["m4:1", "m4:2"]
@@ -97,7 +106,7 @@ class TestOutbox:
         await db.messages.insert_one(queued("m5"))
         doc = await db.messages.find_one({"_id": "m5"})
         past = utcnow() - timedelta(minutes=5)
-        await transition(db, doc, MessageStatus.SENT, fields={"statusChangedAt": past})
+        await move(db, doc, MessageStatus.SENT, fields={"statusChangedAt": past})
         outbox = EventOutbox(db, broker)
         outbox.start()
         assert await sweep_pending_events(db, outbox, older_than=10) == 1
