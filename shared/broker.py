@@ -57,8 +57,8 @@ class Subscription:
 
     async def cancel(self) -> None:
         """``basic.cancel``: no new deliveries; those in hand can still be acked."""
-        with contextlib.suppress(Exception):
-            await self.queue.cancel(self.tag)
+        with contextlib.suppress(Exception):  # bounded: a wedged channel must not hang shutdown
+            await asyncio.wait_for(self.queue.cancel(self.tag), 5)
 
     async def close(self) -> None:
         """Close the channel: deliveries never acked go back to the queue."""

@@ -27,6 +27,7 @@ from shared.broker import Broker, PublishError
 from shared.db import Database
 from shared.messages import epoch_ms
 from shared.models import MessageEvent, MessageStatus, event_from_message, utcnow
+from shared.tasks import stop_task
 
 log = structlog.get_logger("relay.store")
 
@@ -108,10 +109,7 @@ class EventOutbox:
             # lands as its wait completes, and a cancelled loop would then run for ever.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._task), 5.0)
-            if not self._task.done():
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
+            await stop_task(self._task)
 
     async def _run(self) -> None:
         while not self._stopping:

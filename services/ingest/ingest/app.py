@@ -43,6 +43,7 @@ from shared.retry import connect_with_retry
 from shared.secrets import TokenCipher
 from shared.settings import Settings
 from shared.store import EventOutbox
+from shared.tasks import stop_task
 
 log = structlog.get_logger("relay.ingest")
 
@@ -99,9 +100,7 @@ def _broker_ctx(given: Publisher | None) -> Any:
             _connect_forever(broker, app[CONNECTED]), name="ingest-broker-connect"
         )
         yield
-        connecting.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await connecting
+        await stop_task(connecting)
         with contextlib.suppress(Exception):
             await broker.close()
 
@@ -178,9 +177,7 @@ def _worker_ctx(*, park_after: float) -> Any:
             _start_worker(app[CONNECTED], broker, db, outbox, worker), name="ingest-worker"
         )
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stop_task(task)
         await broker.cancel_consumers()
         await worker.drained()
         await outbox.stop()

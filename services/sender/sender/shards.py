@@ -28,6 +28,7 @@ from pymongo.errors import PyMongoError
 from sender.leases import ShardLeases
 from shared.broker import Broker, Subscription
 from shared.models import SenderCommand
+from shared.tasks import stop_task
 from shared.topology import shard_queue
 
 log = structlog.get_logger("relay.sender")
@@ -162,10 +163,7 @@ class ShardKeeper:
     async def close(self) -> None:
         """Stop the loop and every consumer (commands in hand finish), then free the leases."""
         for task in (self._loop, self._round):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await stop_task(task)
         for shard in sorted(self.leases.active):
             self._stop(shard, release=False)
         await asyncio.gather(*list(self._stopping.values()), return_exceptions=True)

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import timedelta
 from typing import Any
 
@@ -26,6 +25,7 @@ from shared import topology
 from shared.broker import PublishError
 from shared.models import MessageStatus, SendMessage
 from shared.store import sweep_pending_events
+from shared.tasks import stop_task
 
 log = structlog.get_logger("relay.sender.sweeper")
 
@@ -48,10 +48,7 @@ class Sweeper:
         self._task = asyncio.create_task(self._run(), name="sender-sweeper")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await stop_task(self._task)
 
     async def _run(self) -> None:
         consuming = self._consume is None

@@ -16,6 +16,7 @@ from pymongo.errors import PyMongoError
 
 from shared.broker import Requeue
 from shared.models import MessageEvent
+from shared.tasks import stop_task
 from stats.batch import BatchProjector
 from stats.metrics import StatsMetrics
 from stats.projection import Outcome
@@ -69,10 +70,7 @@ class EventConsumer:
         self._stopping = True
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), timeout)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await stop_task(self._task)
 
     async def _run(self) -> None:
         while True:

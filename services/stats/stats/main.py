@@ -22,6 +22,7 @@ from shared.models import MessageEvent
 from shared.observability import serve_health
 from shared.retry import connect_with_retry
 from shared.settings import Settings
+from shared.tasks import stop_task
 from stats.batch import BatchProjector
 from stats.consumer import EventConsumer
 from stats.limits import poll_daily_limits
@@ -91,7 +92,7 @@ class StatsService:
     async def stop(self) -> None:
         """Stop polling, finish the events in hand, then hand the queue over and disconnect."""
         for task in self._tasks:
-            task.cancel()
+            await stop_task(task)
         await self.consumer.stop()
         with contextlib.suppress(Exception):
             await self.broker.close()
