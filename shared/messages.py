@@ -50,6 +50,15 @@ class Message(BaseModel):
     content: str | None = None
     media_url: str | None = None
     media_id: str | None = None
+    # The kind-specific parts, as the API takes and shows them (camelCase inside): ``template``
+    # ({name, language, components}), ``interactive`` (Meta's object, or an inbound reply),
+    # ``location``, ``reaction`` ({messageId, emoji}); ``raw``: an inbound kind Relay does not
+    # model, as Meta sent it.
+    template: dict[str, Any] | None = None
+    interactive: dict[str, Any] | None = None
+    location: dict[str, Any] | None = None
+    reaction: dict[str, Any] | None = None
+    raw: dict[str, Any] | None = None
     whatsapp_message_id: str | None = None
     status: MessageStatus
     previous_status: MessageStatus | None = None

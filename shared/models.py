@@ -57,6 +57,11 @@ class MessageType(StrEnum):
     VIDEO = "Video"
     AUDIO = "Audio"
     DOCUMENT = "Document"
+    TEMPLATE = "Template"
+    INTERACTIVE = "Interactive"
+    LOCATION = "Location"
+    REACTION = "Reaction"
+    UNSUPPORTED = "Unsupported"  # inbound only: a kind Relay does not model, Meta's payload in raw
 
 
 class AccountStatus(StrEnum):

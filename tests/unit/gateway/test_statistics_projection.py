@@ -30,7 +30,9 @@ class TestSummarise:
 
     def test_unknown_keys_in_the_projection_are_not_shown(self) -> None:
         stats = summarise([{"byType": {"Sticker": 4, "Text": 1}}]).model_dump(by_alias=True)
-        assert stats["byType"] == {"Text": 1, "Image": 0, "Video": 0, "Audio": 0, "Document": 0}
+        assert stats["byType"] == {"Text": 1, "Image": 0, "Video": 0, "Audio": 0, "Document": 0,
+                                   "Template": 0, "Interactive": 0, "Location": 0,
+                                   "Reaction": 0, "Unsupported": 0}
 
 
 class TestDailyRange:
