@@ -300,7 +300,7 @@ class BenchStack:
                 target, self.cipher, user_id=created["userId"], name="bench",
                 phone_number_id=number, display_phone_number=f"+1{number[:10]}",
                 access_token="bench-token", daily_limit=daily_limit,
-                rate_per_minute=rate_per_minute,
+                rate_per_minute=rate_per_minute, enforce_customer_window=False,
             ))
         return Tenant(created["userId"], created["apiKey"], docs)
 

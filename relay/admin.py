@@ -9,7 +9,9 @@ from shared.db import Database
 from shared.models import AccountStatus, utcnow
 from shared.secrets import TokenCipher, hash_api_key, new_api_key
 
-SCOPES = ("messages:read", "messages:write", "accounts:read", "accounts:write")
+SCOPES = ("messages:read", "messages:write", "accounts:read", "accounts:write",
+          "templates:read", "templates:write", "campaigns:read", "campaigns:write",
+          "webhooks:read", "webhooks:write")
 
 
 class AdminError(ValueError):
@@ -60,6 +62,8 @@ async def create_account(
     daily_limit: int = 1000,
     rate_per_minute: int = 20,
     status: AccountStatus = AccountStatus.CONNECTED,
+    waba_id: str | None = None,
+    enforce_customer_window: bool = True,
 ) -> dict[str, Any]:
     """Store an account directly (the demo and tests; the API checks the token first)."""
     now = utcnow()
@@ -68,7 +72,8 @@ async def create_account(
         "phoneNumberId": phone_number_id, "displayPhoneNumber": display_phone_number,
         "accessToken": cipher.encrypt(access_token), "dailyLimit": daily_limit,
         "ratePerMinute": rate_per_minute, "status": status.value,
-        "createdAt": now, "updatedAt": now,
+        "createdAt": now, "updatedAt": now, **({"wabaId": waba_id} if waba_id else {}),
+        "enforceCustomerWindow": enforce_customer_window,
     }
     await db.accounts.insert_one(doc)
     return doc

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from relay import admin, embedded
-from shared.db import connect, ensure_indexes
+from relay.demo_templates import DEMO_WABA_ID, seed_demo_templates, template_curl
+from shared.db import Database, connect, ensure_indexes
 from shared.secrets import TokenCipher
 from shared.settings import Settings, env_for, load_settings
 
@@ -82,19 +83,36 @@ async def ensure_demo(settings: Settings, mongo_url: str) -> dict[str, Any]:
         if record.exists():
             demo: dict[str, Any] = json.loads(record.read_text())
             if await db.accounts.find_one({"_id": demo.get("accountId")}) is not None:
+                await demo_templates(settings, db, demo["accountId"])
                 return demo
         user = await admin.create_user(db, "demo")
         account = await admin.create_account(
             db, TokenCipher(settings.secret_key), user_id=user["userId"], name="Demo account",
             phone_number_id=DEMO_PHONE_NUMBER_ID, display_phone_number=DEMO_DISPLAY_NUMBER,
-            access_token="demo-access-token",
+            access_token="demo-access-token", waba_id=DEMO_WABA_ID,
+            # The README's text curl goes to a number that never wrote: no window to check.
+            enforce_customer_window=False,
         )
         demo = {**user, "accountId": account["_id"]}
         record.write_text(json.dumps(demo) + "\n")
         os.chmod(record, 0o600)
+        await demo_templates(settings, db, demo["accountId"])
         return demo
     finally:
         await client.close()
+
+
+async def demo_templates(settings: Settings, db: Database, account_id: str) -> None:
+    """The demo account's WABA id (kept from earlier runs) and, with the simulator, its two
+    approved templates; a failure here is reported, not fatal."""
+    await db.accounts.update_one({"_id": account_id, "wabaId": {"$exists": False}},
+                                 {"$set": {"wabaId": DEMO_WABA_ID}})
+    if not settings.uses_simulator:
+        return
+    try:
+        await seed_demo_templates(settings, db, account_id)
+    except Exception as exc:  # the demo still works without its templates
+        say(f"could not seed the demo templates: {exc!r}")
 
 
 def banner(settings: Settings, demo: dict[str, Any], sim: bool) -> str:
@@ -116,6 +134,8 @@ def banner(settings: Settings, demo: dict[str, Any], sim: bool) -> str:
         "    -H 'Content-Type: application/json' \\",
         '    -d "{\\"whatsappAccountId\\":\\"$ACCOUNT\\",\\"to\\":\\"+15551234567\\",'
         '\\"type\\":\\"Text\\",\\"content\\":\\"Hello from Relay\\"}"',
+        *(["", "A template (approved in the simulator; list them at "
+           "$RELAY/whatsapp-accounts/$ACCOUNT/templates):", *template_curl()] if sim else []),
         "",
         "Logs are in " + str(settings.data_dir / "logs") + ". Press Ctrl-C to stop.",
     ]

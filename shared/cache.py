@@ -39,6 +39,10 @@ class TtlCache(Generic[K, V]):
         """Drop ``key`` (its value changed: the next read loads it again)."""
         self._items.pop(key, None)
 
+    def clear(self) -> None:
+        """Drop every entry (a write whose keys are not known one by one)."""
+        self._items.clear()
+
     async def get_or_load(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
         """The live value of ``key``, else ``await load()``, kept — a None result too."""
         item = self._items.get(key)

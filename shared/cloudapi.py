@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 
@@ -28,6 +28,9 @@ RETRYABLE_CODES = frozenset({4, 80007, 130429, 131000, 2, 131016, 131057})
 META_MEDIA_HOSTS = ("lookaside.fbsbx.com",)
 META_MEDIA_SUFFIXES = (".fbsbx.com",)
 AUTH_CODES = frozenset({0, 190})
+TEMPLATE_FIELDS = "id,name,language,status,category,components,rejected_reason"
+TEMPLATE_PAGE_SIZE = 100
+MAX_TEMPLATE_PAGES = 1000
 
 
 def classify(code: int | None, http_status: int | None = None) -> ErrorClass:
@@ -133,6 +136,35 @@ class CloudApi:
         """``GET /{version}/{phone-number-id}``: proves the token works for that number."""
         return await self._call("GET", self.url(phone_number_id), token)
 
+    async def list_templates(
+        self, waba_id: str, token: str, *, page_size: int = TEMPLATE_PAGE_SIZE
+    ) -> list[dict[str, Any]]:
+        """Every template of the WABA: ``GET /{version}/{waba-id}/message_templates``, page
+        after page while the answer has ``paging.next``, by its ``after`` cursor (asked of this
+        client's own base URL: the token never follows a URL an answer names)."""
+        templates: list[dict[str, Any]] = []
+        after: str | None = None
+        for _ in range(MAX_TEMPLATE_PAGES):
+            params = {"fields": TEMPLATE_FIELDS, "limit": str(page_size)}
+            if after:
+                params["after"] = after
+            body = await self._call("GET", self.url(waba_id, "message_templates"), token,
+                                    params=params)
+            data = body.get("data")
+            templates += [t for t in data if isinstance(t, dict)] if isinstance(data, list) else []
+            following = next_cursor(body.get("paging"))
+            if following is None or following == after:
+                return templates
+            after = following
+        raise CloudApiError(f"message_templates had more than {MAX_TEMPLATE_PAGES} pages")
+
+    async def create_template(
+        self, waba_id: str, token: str, template: dict[str, Any]
+    ) -> dict[str, Any]:
+        """``POST /{version}/{waba-id}/message_templates`` → ``{id, status, category}``."""
+        return await self._call("POST", self.url(waba_id, "message_templates"), token,
+                                json=template)
+
     async def upload_media(
         self, phone_number_id: str, token: str, data: bytes, mime_type: str, filename: str
     ) -> str:
@@ -182,6 +214,19 @@ class CloudApi:
                 return b"".join(chunks)
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise CloudApiError(f"media download failed: {type(exc).__name__}") from exc
+
+
+def next_cursor(paging: Any) -> str | None:
+    """The ``after`` cursor of a Graph API list page when there is a next page (``paging.next``
+    present), from ``paging.cursors.after`` or else from the ``next`` URL's query; else None."""
+    if not isinstance(paging, dict) or not paging.get("next"):
+        return None
+    cursors = paging.get("cursors")
+    after = cursors.get("after") if isinstance(cursors, dict) else None
+    if isinstance(after, str) and after:
+        return after
+    found = parse_qs(urlsplit(str(paging["next"])).query).get("after")
+    return found[0] if found else None
 
 
 def _error_from(status: int, body: Any) -> CloudApiError:

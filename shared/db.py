@@ -77,6 +77,13 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
     ],
     "idempotency": [([("createdAt", ASCENDING)], {"expireAfterSeconds": IDEMPOTENCY_TTL_SECONDS})],
     "media": [([("userId", ASCENDING), ("createdAt", DESCENDING)], {})],
+    # Message templates (shared/template_store.py): an account's list in name order, and the
+    # status webhooks' two ways of finding one (Meta's id; the WABA, name and language).
+    "templates": [
+        ([("whatsappAccountId", ASCENDING), ("name", ASCENDING), ("language", ASCENDING)], {}),
+        ([("metaId", ASCENDING)], {}),
+        ([("wabaId", ASCENDING), ("name", ASCENDING), ("language", ASCENDING)], {}),
+    ],
     "stats_accounts": [([("userId", ASCENDING)], {})],
     # Only half-applied events carry ``pending``: the stats recovery scan finds them at once.
     "stats_messages": [([("pending.version", ASCENDING)], {"sparse": True})],

@@ -103,14 +103,21 @@ def new_outbound(
     content: str | None = None, media_url: str | None = None, media_id: str | None = None,
     scheduled_for: datetime | None = None, campaign_id: str | None = None,
     idempotency_key: str | None = None, via: str | None = None, now: datetime | None = None,
+    template: dict[str, Any] | None = None, interactive: dict[str, Any] | None = None,
+    location: dict[str, Any] | None = None, reaction: dict[str, Any] | None = None,
 ) -> Message:
-    """A freshly accepted outbound message: ``Queued``, version 1, its event pending, unclaimed."""
+    """A freshly accepted outbound message: ``Queued``, version 1, its event pending, unclaimed.
+
+    The kind's part (``template``, ``interactive``, ``location``, ``reaction``) as checked by
+    the accept path; a reaction keeps the reacted message's ``whatsappMessageId`` beside its
+    ``messageId`` and ``emoji``, so the sender needs no extra read."""
     now = now or utcnow()
     extra = {"via": via} if via else {}
     return Message(
         _id=str(uuid.uuid4()), user_id=user_id, whatsapp_account_id=account_id,
         contact_id=contact_id, campaign_id=campaign_id, direction=Direction.OUTBOUND, type=type,
-        content=content, media_url=media_url, media_id=media_id, status=MessageStatus.QUEUED,
+        content=content, media_url=media_url, media_id=media_id, template=template,
+        interactive=interactive, location=location, reaction=reaction, status=MessageStatus.QUEUED,
         scheduled_for=scheduled_for, created_at=now, created_ms=epoch_ms(now), updated_at=now,
         status_changed_at=now, to=to, event_pending=True, dispatched=False,
         idempotency_key=idempotency_key, claim_until=0, **extra,

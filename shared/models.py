@@ -134,12 +134,21 @@ class SendMessageRequest(Model):
     )
     whatsapp_account_id: str = Field(description="Sending account; must belong to the user.")
     to: str = Field(description="Recipient in E.164, e.g. +15551234567.")
-    type: MessageType = Field(description="Text, Image, Video, Audio or Document.")
+    type: MessageType = Field(description=(
+        "Text, Image, Video, Audio, Document, Template, Interactive, Location or Reaction."))
     content: str | None = Field(None, description="Text body, or the caption of media.")
     media_url: str | None = Field(None, description="https URL of the media.")
     media_id: str | None = Field(None, description="Id returned by POST /api/v1/media.")
     scheduled_for: datetime | None = Field(None, description="Send at this future time.")
     campaign_id: str | None = Field(None, description="Free-form campaign id.")
+    template: dict[str, Any] | None = Field(None, description=(
+        "For Template: {name, language (e.g. en_US), components (Meta's send components)}."))
+    interactive: dict[str, Any] | None = Field(None, description=(
+        "For Interactive: Meta's `interactive` object (reply `button` or `list`)."))
+    location: dict[str, Any] | None = Field(None, description=(
+        "For Location: {latitude, longitude, name?, address?}."))
+    reaction: dict[str, Any] | None = Field(None, description=(
+        "For Reaction: {messageId (Relay's id of the message reacted to), emoji}."))
 
 
 EVENT_TYPES: dict[MessageStatus, str] = {

@@ -118,3 +118,41 @@ def signed(payload: dict[str, Any] | bytes, secret: str) -> tuple[bytes, dict[st
     raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     return raw, {"X-Hub-Signature-256": signature(secret, raw),
                  "Content-Type": "application/json"}
+
+
+# Inbound kinds Relay models beyond the five native ones, and ones it keeps as Unsupported.
+def button_reply(id: str = "yes", title: str = "Yes", **kwargs: Any) -> dict[str, Any]:
+    """A tap on one of an interactive message's reply buttons."""
+    return message("interactive", {"type": "button_reply",
+                                   "button_reply": {"id": id, "title": title}}, **kwargs)
+
+
+def list_reply(id: str = "row-2", title: str = "Tomorrow", description: str | None = "9-12",
+               **kwargs: Any) -> dict[str, Any]:
+    """A choice from an interactive list message."""
+    reply = {"id": id, "title": title, **({"description": description} if description else {})}
+    return message("interactive", {"type": "list_reply", "list_reply": reply}, **kwargs)
+
+
+def quick_reply(text: str = "Confirm", payload: str = "CONFIRM", **kwargs: Any) -> dict[str, Any]:
+    """A tap on a template's quick-reply button (``type: button``)."""
+    return message("button", {"payload": payload, "text": text},
+                   context={"from": "15550783881", "id": wamid()}, **kwargs)
+
+
+def location(latitude: float = 52.52, longitude: float = 13.405, name: str | None = "Office",
+             address: str | None = "Alexanderplatz 1, Berlin", **kwargs: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"latitude": latitude, "longitude": longitude}
+    body.update({k: v for k, v in (("name", name), ("address", address)) if v is not None})
+    return message("location", body, **kwargs)
+
+
+def reaction(reacted: str, emoji: str = "👍", **kwargs: Any) -> dict[str, Any]:
+    """A reaction to the message whose wamid is ``reacted`` (empty ``emoji``: removed)."""
+    return message("reaction", {"message_id": reacted, "emoji": emoji}, **kwargs)
+
+
+def unknown_kind(**kwargs: Any) -> dict[str, Any]:
+    """What Meta sends for a kind the Cloud API does not support."""
+    return message("unknown", None, errors=[{"code": 131051, "title": "Message type unknown",
+                                             "message": "Message type unknown"}], **kwargs)

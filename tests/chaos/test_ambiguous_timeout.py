@@ -33,7 +33,8 @@ class TestSendTimeout:
         account = await admin.create_account(
             chaos_db, TokenCipher(settings.secret_key), user_id=user["userId"], name="t",
             phone_number_id="1900000009", display_phone_number="+15550000009",
-            access_token="timeout-token", rate_per_minute=600)
+            access_token="timeout-token", rate_per_minute=600,
+            enforce_customer_window=False)
         for name in ("sim", "gateway", "sender", "ingest"):
             await asyncio.to_thread(chaos_stack.start, name)
         sim = f"http://127.0.0.1:{settings.sim_port}"

@@ -82,6 +82,7 @@ class TestMetricsMove:
             db, TokenCipher(settings.secret_key), user_id=tenant["userId"], name="slow",
             phone_number_id=f"9{uuid.uuid4().int % 10**9:09d}",
             display_phone_number="+15550001111", access_token="slow-token", rate_per_minute=1,
+            enforce_customer_window=False,
         )
         async with http.post(f"{settings.cloud_api_url}/_sim/fail",
                              json={"code": 130429, "times": 1, "httpStatus": 400}) as response:

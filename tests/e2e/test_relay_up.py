@@ -77,6 +77,17 @@ class TestRelayUp:
                 status = json.loads(got.stdout)["data"]["status"]
                 time.sleep(0.2)
             assert status == "Read"
+            # The demo account has a WABA id and two approved templates, synced from the
+            # simulator; the banner shows a template send.
+            assert '\\"type\\":\\"Template\\"' in banner and "order_update" in banner
+            listed = subprocess.run(
+                ["curl", "-s", f"{api}/whatsapp-accounts/{account}/templates",
+                 "-H", f"Authorization: Bearer {key}"],
+                capture_output=True, text=True, check=True,
+            )
+            templates = json.loads(listed.stdout)["data"]["templates"]
+            assert sorted((t["name"], t["status"]) for t in templates) == [
+                ("hello_world", "APPROVED"), ("order_update", "APPROVED")]
             # The embedded database's URL is recorded for other relay commands run here.
             assert (tmp_path / ".relay" / "mongodb.url").exists()
         finally:

@@ -30,7 +30,7 @@ async def make_tenant(db: Database, settings: Settings, name: str, pnid: str) ->
     account = await admin.create_account(
         db, TokenCipher(settings.secret_key), user_id=user["userId"], name=name,
         phone_number_id=pnid, display_phone_number=f"+1555{pnid[-7:]}", access_token=token,
-        rate_per_minute=600,
+        rate_per_minute=600, enforce_customer_window=False,
     )
     return Tenant(user["userId"], user["apiKey"], account["_id"], pnid, token)
 

@@ -20,10 +20,12 @@ from tests.security.conftest import Tenant
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 EXAMPLES = 100
-# The CLI run generates few cases for these (PATCH: most generated bodies are refused, and
-# schemathesis stops early; the multipart upload: none in its fuzzing phase), so
+# The CLI run generates few cases for these (PATCH and the template create: most generated
+# bodies are refused, and schemathesis stops early; the multipart upload: none in its fuzzing
+# phase), so
 # TestThinOperations drives schemathesis' own generation for them to EXAMPLES cases each.
-SHORT_OF_EXAMPLES = {"PATCH /api/v1/whatsapp-accounts/{id}", "POST /api/v1/media"}
+SHORT_OF_EXAMPLES = {"PATCH /api/v1/whatsapp-accounts/{id}", "POST /api/v1/media",
+                     "POST /api/v1/whatsapp-accounts/{id}/templates"}
 CHECKS = ("not_a_server_error", "response_schema_conformance", "status_code_conformance",
           "content_type_conformance")
 

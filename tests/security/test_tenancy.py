@@ -20,7 +20,8 @@ from tests.security.conftest import Tenant, client
 
 pytestmark = pytest.mark.e2e
 
-COLLECTIONS = ("messages", "accounts", "contacts", "media", "daily_usage", "idempotency")
+COLLECTIONS = ("messages", "accounts", "contacts", "media", "daily_usage", "idempotency",
+               "templates")
 
 
 async def seed_alice(db: Database, api: Api, alice: Tenant) -> dict[str, str]:
@@ -77,6 +78,11 @@ def attacks(a: Tenant, ids: dict[str, str]) -> list[tuple[str, str, dict[str, An
         # A's account as a list filter: 404 like the statistics, never an empty 200.
         ("GET", f"/messages?whatsappAccountId={a.account_id}", {}),
         ("GET", f"/contacts?whatsappAccountId={a.account_id}", {}),
+        ("GET", f"/whatsapp-accounts/{a.account_id}/templates", {}),
+        ("POST", f"/whatsapp-accounts/{a.account_id}/templates/sync", {}),
+        ("POST", f"/whatsapp-accounts/{a.account_id}/templates", {"json": {
+            "name": "pwned", "language": "en_US", "category": "UTILITY",
+            "components": [{"type": "BODY", "text": "x"}]}}),
     ]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +18,13 @@ from shared.messages import (
     transition_change,
 )
 from shared.models import MessageStatus
+from shared.templates import (
+    SyncCounts,
+    Template,
+    TemplateStatus,
+    plan_sync,
+    template_id,
+)
 
 
 class FakeMessageStore:
@@ -158,3 +165,63 @@ class FakeDailySends:
         if self.counts.get((account_id, day), 0) > 0:
             self.counts[(account_id, day)] -= 1
             self.given_back.append((account_id, day))
+
+
+class FakeTemplateStore:
+    """:class:`shared.templates.TemplateStore` in a dict by template id; ``reads`` counts
+    ``find`` calls (what a cache in front of it saves)."""
+
+    def __init__(self, *templates: Template) -> None:
+        self.docs: dict[str, Template] = {t.id: t for t in templates}
+        self.reads = 0
+
+    async def find(self, account_id: str, name: str, language: str) -> Template | None:
+        self.reads += 1
+        return self.docs.get(template_id(account_id, name, language))
+
+    async def page(self, account_id: str, *, page: int, limit: int) -> tuple[list[Template], int]:
+        mine = sorted((t for t in self.docs.values() if t.whatsapp_account_id == account_id),
+                      key=lambda t: (t.name, t.language))
+        return mine[(page - 1) * limit:page * limit], len(mine)
+
+    async def sync(self, account_id: str, fetched: Sequence[Template]) -> SyncCounts:
+        stored = [t for t in self.docs.values() if t.whatsapp_account_id == account_id]
+        plan = plan_sync(stored, fetched)
+        for template in plan.added + plan.updated:
+            self.docs[template.id] = template
+        for gone in plan.removed:
+            del self.docs[gone]
+        return plan.counts
+
+    async def add(self, template: Template) -> bool:
+        if template.id in self.docs:
+            return False
+        self.docs[template.id] = template
+        return True
+
+    async def discard(self, template_id: str) -> None:
+        self.docs.pop(template_id, None)
+
+    async def set_meta_id(self, template_id: str, meta_id: str) -> Template | None:
+        if template_id not in self.docs:
+            return None
+        self.docs[template_id] = self.docs[template_id].model_copy(update={"meta_id": meta_id})
+        return self.docs[template_id]
+
+    async def set_status(
+        self, meta_id: str, status: TemplateStatus, reason: str | None = None
+    ) -> int:
+        return self._move([t for t in self.docs.values() if t.meta_id == meta_id], status, reason)
+
+    async def set_status_by_name(
+        self, waba_id: str, name: str, language: str, status: TemplateStatus,
+        reason: str | None = None,
+    ) -> int:
+        return self._move([t for t in self.docs.values() if (t.waba_id, t.name, t.language)
+                           == (waba_id, name, language)], status, reason)
+
+    def _move(self, found: list[Template], status: TemplateStatus, reason: str | None) -> int:
+        for template in found:
+            self.docs[template.id] = template.model_copy(
+                update={"status": status, "rejected_reason": reason})
+        return len(found)

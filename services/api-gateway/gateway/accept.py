@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import uuid
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import structlog
-from pydantic import AwareDatetime, Field, field_validator, model_validator
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
@@ -25,83 +22,24 @@ from gateway.batching import contact_batcher, usage_batcher
 from gateway.errors import ApiError, not_found
 from gateway.media_check import MediaCheck, media_url
 from gateway.metrics import GatewayMetrics
-from gateway.parsing import Body
+from gateway.send_checks import SendChecks, TemplateSync
+from gateway.send_parts import SendMessageBody
 from shared.broker import Broker, PublishError
 from shared.cache import TtlCache
 from shared.db import Database
 from shared.messages import Message, MessageStore, new_outbound
 from shared.models import (
     AccountStatus,
-    MessageType,
     SendMessage,
     utcnow,
 )
 from shared.pacing import Planner, publish_send
 from shared.settings import Settings
 from shared.store import EventOutbox
+from shared.templates import TemplateStore
 
+__all__ = ["Acceptor", "SendMessageBody", "new_message", "usage_id"]
 log = structlog.get_logger("relay.gateway.accept")
-
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-E164_MESSAGE = "Phone number must be in E.164 format"
-TEXT_MAX = 4096
-CAPTION_MAX = 1024
-
-
-class SendMessageBody(Body):
-    """``POST /api/v1/messages``: what to send, to whom, through which account."""
-
-    whatsapp_account_id: str = Field(min_length=1, max_length=100,
-                                     description="Sending account (yours, Connected).")
-    to: str = Field(description="Recipient in E.164, e.g. +15551234567.")
-    type: MessageType = Field(description="Text, Image, Video, Audio or Document.")
-    content: str | None = Field(None, description="Text body (required for Text) or caption.")
-    media_url: str | None = Field(None, max_length=2048, description="https URL of the media.")
-    media_id: str | None = Field(None, max_length=100, description="Id from POST /media.")
-    scheduled_for: AwareDatetime | None = Field(
-        None, description="Send at this future time (ISO-8601 with a timezone)."
-    )
-    campaign_id: str | None = Field(None, max_length=200, description="Free-form campaign id.")
-
-    @field_validator("to")
-    @classmethod
-    def _e164(cls, value: str) -> str:
-        if not E164.match(value):
-            raise ValueError(E164_MESSAGE)
-        return value
-
-    @field_validator("media_url")
-    @classmethod
-    def _https(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value)
-        if parts.scheme != "https" or not parts.hostname:
-            raise ValueError("mediaUrl must be an https:// URL")
-        return value
-
-    @field_validator("scheduled_for")
-    @classmethod
-    def _future(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value <= utcnow():
-            raise ValueError("scheduledFor must be in the future")
-        return value
-
-    @model_validator(mode="after")
-    def _content_rules(self) -> SendMessageBody:
-        if self.type == MessageType.TEXT:
-            if not self.content or not self.content.strip():
-                raise ValueError("content is required for Text messages")
-            if len(self.content) > TEXT_MAX:
-                raise ValueError(f"content must be at most {TEXT_MAX} characters")
-            if self.media_url or self.media_id:
-                raise ValueError("mediaUrl and mediaId are only for media messages")
-            return self
-        if (self.media_url is None) == (self.media_id is None):
-            raise ValueError(f"{self.type} messages need exactly one of mediaUrl or mediaId")
-        if self.content is not None and len(self.content) > CAPTION_MAX:
-            raise ValueError(f"a caption (content) must be at most {CAPTION_MAX} characters")
-        return self
 
 
 def usage_id(account_id: str, now: datetime) -> str:
@@ -115,7 +53,8 @@ class Acceptor:
     def __init__(
         self, *, db: Database, broker: Broker, outbox: EventOutbox, settings: Settings,
         metrics: GatewayMetrics, media: MediaCheck, messages: MessageStore,
-        account_ttl: float = 2.0,
+        account_ttl: float = 2.0, templates: TemplateStore | None = None,
+        sync: TemplateSync | None = None,
     ) -> None:
         self.db = db
         self.messages = messages
@@ -126,6 +65,7 @@ class Acceptor:
         self.metrics = metrics
         self.accounts: TtlCache[str, dict[str, Any]] = TtlCache(account_ttl)
         self.contacts: TtlCache[tuple[str, str], str] = TtlCache(3600.0)
+        self.checks = SendChecks(db=db, templates=templates, sync=sync)
         self.plans: dict[str, Planner] = {}
         self._usage = usage_batcher(db)
         self._bumps = contact_batcher(db)
@@ -150,12 +90,16 @@ class Acceptor:
         if account["status"] != AccountStatus.CONNECTED:
             raise ApiError(400, "WhatsApp account is not connected",
                            "WHATSAPP_ACCOUNT_NOT_CONNECTED")
+        contact_id = await self.checks.window(account, body.to, body.type, utcnow())
+        if contact_id is not None:
+            self.contacts.put((account["_id"], body.to), contact_id)
+        parts = await self.checks.parts(user_id, account, body.type, body)
         body = await self._check_media(user_id, body)
         now = utcnow()
         usage = usage_id(account["_id"], now)
         await self._take_unit(usage, int(account.get("dailyLimit", 1000)))
         try:
-            doc = await self._store(user_id, account, body, key, now)
+            doc = await self._store(user_id, account, body, key, now, parts)
         except BaseException:
             await self._give_back(usage)
             raise
@@ -209,11 +153,11 @@ class Acceptor:
 
     async def _store(
         self, user_id: str, account: dict[str, Any], body: SendMessageBody,
-        key: tuple[str | None, str | None], now: datetime,
+        key: tuple[str | None, str | None], now: datetime, parts: dict[str, Any],
     ) -> dict[str, Any]:
         cached = self.contacts.get((account["_id"], body.to))
         contact_id = cached or await self._upsert_contact(user_id, account["_id"], body.to, now)
-        message = new_message(user_id, account["_id"], contact_id, body, key, now)
+        message = new_message(user_id, account["_id"], contact_id, body, key, now, parts)
         if cached is None:
             await self.messages.add(message)
             return message.to_doc()
@@ -274,15 +218,17 @@ class Acceptor:
 
 def new_message(
     user_id: str, account_id: str, contact_id: str, body: SendMessageBody,
-    key: tuple[str | None, str | None], now: datetime,
+    key: tuple[str | None, str | None], now: datetime, parts: dict[str, Any] | None = None,
 ) -> Message:
     """The freshly accepted outbound message of ``body`` (Queued, version 1).
 
-    ``key`` is the idempotency key and the channel it came through (``via``), if any.
+    ``key`` is the idempotency key and the channel it came through (``via``), if any;
+    ``parts`` the kind's checked parts and derived ``content`` (``SendChecks.parts``).
     """
     idempotency_key, via = key
+    parts = dict(parts or {})
     return new_outbound(
         user_id=user_id, account_id=account_id, contact_id=contact_id, to=body.to,
-        type=body.type, content=body.content, media_url=body.media_url, media_id=body.media_id,
-        scheduled_for=body.scheduled_for, campaign_id=body.campaign_id,
-        idempotency_key=idempotency_key, via=via, now=now)
+        type=body.type, content=parts.pop("content", body.content), media_url=body.media_url,
+        media_id=body.media_id, scheduled_for=body.scheduled_for, campaign_id=body.campaign_id,
+        idempotency_key=idempotency_key, via=via, now=now, **parts)

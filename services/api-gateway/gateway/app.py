@@ -33,6 +33,9 @@ from shared.retry import connect_with_retry
 from shared.secrets import TokenCipher
 from shared.settings import Settings
 from shared.store import EventOutbox
+from shared.template_registry import TemplateRegistry
+from shared.template_store import MongoTemplateStore
+from shared.templates import CachedTemplates
 
 if TYPE_CHECKING:  # imported where it is used (it pulls the sender's media fetcher)
     from gateway.media_check import Fetcher
@@ -164,10 +167,14 @@ def _services(fetcher: Fetcher | None) -> Context:
 
         media = MediaCheck(db=app[keys.DB], store=app[keys.MEDIA], settings=app[keys.SETTINGS],
                            fetcher=fetcher)
+        app[keys.TEMPLATES] = TemplateRegistry(
+            db=app[keys.DB], cloud=app[keys.CLOUD], cipher=app[keys.CIPHER],
+            store=CachedTemplates(MongoTemplateStore(app[keys.DB])))
         app[keys.ACCEPTOR] = Acceptor(
             db=app[keys.DB], broker=app[keys.BROKER], outbox=app[keys.OUTBOX],
             settings=app[keys.SETTINGS], metrics=app[keys.METRICS], media=media,
             messages=MongoMessageStore(app[keys.DB]),
+            templates=app[keys.TEMPLATES].store, sync=app[keys.TEMPLATES].sync_account,
         )
         yield
 

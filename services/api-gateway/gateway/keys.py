@@ -14,6 +14,7 @@ from shared.media import MediaStore
 from shared.secrets import TokenCipher
 from shared.settings import Settings
 from shared.store import EventOutbox
+from shared.template_registry import TemplateRegistry
 
 if TYPE_CHECKING:
     from gateway.accept import Acceptor
@@ -35,3 +36,5 @@ AUTH: web.AppKey[Authenticator] = web.AppKey("authenticator")
 LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")
 ACCEPTOR: web.AppKey[Acceptor] = web.AppKey("acceptor")
 INTAKE: web.AppKey[Intake] = web.AppKey("intake")
+# Templates: ``.store`` is the cached store (``find`` cached 1 s), ``.sync_account`` the sync.
+TEMPLATES = web.AppKey("templates", TemplateRegistry)

@@ -28,6 +28,12 @@ SCOPES = {
     "messages:write": "Send messages, upload media, mark read, retry.",
     "accounts:read": "Read WhatsApp accounts and contacts.",
     "accounts:write": "Register and change WhatsApp accounts.",
+    "templates:read": "List an account's message templates.",
+    "templates:write": "Sync message templates from WhatsApp and create them.",
+    "campaigns:read": "Read campaigns.",
+    "campaigns:write": "Create and steer campaigns.",
+    "webhooks:read": "Read webhook endpoints and their deliveries.",
+    "webhooks:write": "Create and change webhook endpoints.",
 }
 ERROR_CODES = {
     400: "A client mistake: VALIDATION_ERROR (sends also WHATSAPP_ACCOUNT_NOT_CONNECTED, "
@@ -35,6 +41,7 @@ ERROR_CODES = {
     401: "UNAUTHORIZED: missing or unknown API key", 403: "FORBIDDEN: the key lacks the scope",
     404: "NOT_FOUND: no such resource for this user", 409: "CONFLICT",
     413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE", 429: "RATE_LIMITED",
+    502: "WHATSAPP_API_ERROR: the WhatsApp Cloud API did not answer, or failed",
     503: "SERVICE_UNAVAILABLE: a dependency is down; retry shortly",
 }
 ENVELOPE_SCHEMA: dict[str, Any] = {

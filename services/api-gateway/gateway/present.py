@@ -15,7 +15,8 @@ from shared.models import as_utc
 
 MESSAGE_FIELDS = (
     "userId", "whatsappAccountId", "contactId", "campaignId", "direction", "type", "content",
-    "mediaUrl", "mediaId", "whatsappMessageId", "status", "errorMessage", "scheduledFor",
+    "mediaUrl", "mediaId", "template", "interactive", "location", "reaction", "raw",
+    "whatsappMessageId", "status", "errorMessage", "scheduledFor",
     "sentAt", "deliveredAt", "readAt", "isFromBot", "createdAt", "updatedAt", "to", "from",
     "attempts",
 )
@@ -25,10 +26,11 @@ ACCOUNT_FIELDS = (
 )
 CONTACT_FIELDS = (
     "userId", "whatsappAccountId", "phone", "name", "unreadCount", "totalMessages",
-    "lastMessageAt", "createdAt", "updatedAt",
+    "lastMessageAt", "lastInboundAt", "windowExpiresAt", "createdAt", "updatedAt",
 )
 TIMESTAMPS = frozenset({
     "scheduledFor", "sentAt", "deliveredAt", "readAt", "createdAt", "updatedAt", "lastMessageAt",
+    "lastInboundAt", "windowExpiresAt",
 })
 
 
@@ -54,11 +56,18 @@ def account(doc: dict[str, Any]) -> dict[str, Any]:
     shaped = _shape(doc, ACCOUNT_FIELDS)
     if doc.get("status") == "Disconnected" and not shaped.get("lastError"):
         shaped["lastError"] = doc.get("disconnectedReason")
+    shaped["wabaId"] = doc.get("wabaId")
+    # Absent means true; a boolean ``$set`` may read back as 0/1 (docs/DEVIATIONS.md).
+    shaped["enforceCustomerWindow"] = bool(doc.get("enforceCustomerWindow", True))
     return shaped
 
 
 def contact(doc: dict[str, Any]) -> dict[str, Any]:
-    return _shape(doc, CONTACT_FIELDS)
+    """A contact; the window fields are null until the contact writes (ingest sets them)."""
+    shaped = _shape(doc, CONTACT_FIELDS)
+    shaped.setdefault("lastInboundAt", None)
+    shaped.setdefault("windowExpiresAt", None)
+    return shaped
 
 
 class PageQuery(Query):

@@ -10,16 +10,19 @@ redelivery), and a crash between the count and the flag does not count twice.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
+from ingest.mapping import NOT_FROM_USER
 from shared.db import Database
-from shared.models import utcnow
+from shared.models import as_utc, utcnow
 
 COUNT_WINDOW = 200
+# WhatsApp's customer service window: free-form messages within 24 h of the user's last message.
+CUSTOMER_WINDOW = timedelta(hours=24)
 ContactKey = tuple[str, str]  # (whatsappAccountId, phone)
 
 
@@ -61,7 +64,8 @@ async def _create(db: Database, new: dict[ContactKey, tuple[str, str | None]]) -
         {
             "_id": str(uuid.uuid4()), "userId": user_id, "whatsappAccountId": account_id,
             "phone": phone, "name": name, "unreadCount": 0, "totalMessages": 0,
-            "lastMessageAt": None, "countedMessageIds": [], "createdAt": now, "updatedAt": now,
+            "lastMessageAt": None, "lastInboundAt": None, "windowExpiresAt": None,
+            "countedMessageIds": [], "createdAt": now, "updatedAt": now,
         }
         for (account_id, phone), (user_id, name) in new.items()
     ]
@@ -79,16 +83,28 @@ async def count_messages(db: Database, docs: list[dict[str, Any]]) -> None:
     if not docs:
         return
     now = utcnow()
-    ops = [_count_op(doc["contactId"], doc["_id"], doc["createdAt"], now) for doc in docs]
+    ops = [
+        _count_op(doc["contactId"], doc["_id"], as_utc(doc["createdAt"]), now,
+                  opens_window=doc.get("whatsappType") not in NOT_FROM_USER)
+        for doc in docs
+    ]
     await db.contacts.bulk_write(ops, ordered=True)
 
 
-def _count_op(contact_id: str, message_id: str, at: datetime, now: datetime) -> UpdateOne:
+def _count_op(
+    contact_id: str, message_id: str, at: Any, now: datetime, *, opens_window: bool
+) -> UpdateOne:
+    """The one write per inbound message: counters, ``lastMessageAt`` and, for a message the
+    user wrote, the customer service window. ``$max`` keeps every time monotonic, so a webhook
+    replayed late or out of order never moves the window backwards."""
+    latest: dict[str, Any] = {"lastMessageAt": at}
+    if opens_window and isinstance(at, datetime):
+        latest.update(lastInboundAt=at, windowExpiresAt=at + CUSTOMER_WINDOW)
     return UpdateOne(
         {"_id": contact_id, "countedMessageIds": {"$nin": [message_id]}},
         {
             "$inc": {"unreadCount": 1, "totalMessages": 1},
-            "$max": {"lastMessageAt": at},
+            "$max": latest,
             "$set": {"updatedAt": now},
             "$push": {"countedMessageIds": {"$each": [message_id], "$slice": -COUNT_WINDOW}},
         },

@@ -12,6 +12,7 @@ from ingest.parse import InboundMessage, StatusUpdate
 from shared.db import Database
 from shared.messages import MessageStore
 from shared.store import EventOutbox
+from shared.templates import TemplateStore
 
 RetryLater = Callable[[StatusUpdate], Awaitable[None]]
 RetryMessage = Callable[[InboundMessage], Awaitable[None]]
@@ -30,3 +31,4 @@ class Context:
     retry_message: RetryMessage
     media_retry_allowed: bool = False
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    templates: TemplateStore | None = None  # None: the MongoDB store over ``db``

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ingest.mapping import map_message
+from ingest.mapping import NOT_FROM_USER, map_message
 from shared.models import MessageType
 
 STATUS_NAMES = ("sent", "delivered", "read", "failed")
@@ -36,6 +36,14 @@ class InboundMessage:
     media_id: str | None = None
     profile_name: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
+    # The kind-specific part as stored (``ingest.mapping.Mapped.parts``): ``interactive``,
+    # ``location``, ``reaction`` or, for a kind Relay does not model, ``raw``.
+    parts: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def opens_window(self) -> bool:
+        """Whether the user wrote it (WhatsApp's own notifications open no customer window)."""
+        return self.whatsapp_type not in NOT_FROM_USER
 
     @property
     def phone(self) -> str:
@@ -93,7 +101,25 @@ class Malformed:
         return self.item_kind
 
 
-Item = InboundMessage | StatusUpdate | WebhookError | Malformed
+@dataclass(frozen=True)
+class TemplateStatusChange:
+    """One ``message_template_status_update`` change: Meta moved a template of the WABA
+    ``waba_id`` (the entry's id) to ``event`` (APPROVED, REJECTED, PAUSED, DISABLED, ...)."""
+
+    waba_id: str | None
+    event: str
+    meta_id: str | None
+    name: str | None
+    language: str | None
+    reason: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return "template_status"
+
+
+TEMPLATE_STATUS_FIELD = "message_template_status_update"
+Item = InboundMessage | StatusUpdate | WebhookError | Malformed | TemplateStatusChange
 
 
 def parse_payload(payload: Any) -> list[Item]:
@@ -107,7 +133,9 @@ def parse_payload(payload: Any) -> list[Item]:
             raise PayloadError("every entry needs a `changes` list")
         for change in changes:
             value = change.get("value") if isinstance(change, dict) else None
-            if isinstance(value, dict):
+            if isinstance(value, dict) and change.get("field") == TEMPLATE_STATUS_FIELD:
+                items.append(template_status(entry.get("id"), value))
+            elif isinstance(value, dict):
                 items.extend(parse_value(value))
     return items
 
@@ -126,6 +154,22 @@ def parse_value(value: dict[str, Any]) -> list[Item]:
     for raw in _list(value.get("errors")):
         items.append(WebhookError(pnid, _int(raw.get("code")), error_text(raw)))
     return items
+
+
+def template_status(waba_id: Any, value: dict[str, Any]) -> Item:
+    """A ``message_template_status_update`` value; Malformed without an event or a way to
+    find the template (Meta's id, or name and language)."""
+    event, meta_id = value.get("event"), value.get("message_template_id")
+    name, language = value.get("message_template_name"), value.get("message_template_language")
+    if not isinstance(event, str) or not event or (meta_id is None and not (name and language)):
+        return Malformed(None, "template_status",
+                         "a template status needs an event and the template's id or name")
+    return TemplateStatusChange(
+        waba_id=str(waba_id) if waba_id is not None else None, event=event.upper(),
+        meta_id=str(meta_id) if meta_id is not None else None,
+        name=str(name) if name else None, language=str(language) if language else None,
+        reason=str(value["reason"]) if value.get("reason") is not None else None,
+    )
 
 
 def _list(value: Any) -> list[dict[str, Any]]:
@@ -151,7 +195,7 @@ def _message(pnid: str | None, raw: dict[str, Any], names: dict[str, str]) -> It
         phone_number_id=pnid, wamid=wamid, wa_id=str(sender), timestamp=when,
         whatsapp_type=mapped.whatsapp_type, message_type=mapped.message_type,
         content=mapped.content, media_id=mapped.media_id,
-        profile_name=names.get(str(sender)), raw=raw,
+        profile_name=names.get(str(sender)), raw=raw, parts=mapped.parts,
     )
 
 

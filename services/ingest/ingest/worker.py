@@ -31,6 +31,7 @@ from shared.db import Database
 from shared.headers import ATTEMPT, FIRST_SEEN, QUEUE, REASON, RECEIVED_AT
 from shared.message_store import MongoMessageStore
 from shared.store import EventOutbox
+from shared.template_store import MongoTemplateStore
 
 log = structlog.get_logger("relay.ingest.worker")
 
@@ -47,6 +48,7 @@ class InboxWorker:
     ) -> None:
         self._db = db
         self._messages = MongoMessageStore(db)
+        self._templates = MongoTemplateStore(db)
         self._broker = broker
         self._outbox = outbox
         self._media = media
@@ -100,7 +102,8 @@ class InboxWorker:
                       metrics=self._metrics,
                       media=self._media, retry_later=retry_status,
                       retry_message=retry_message,
-                      media_retry_allowed=delivery.age < MEDIA_RETRY_SECONDS)
+                      media_retry_allowed=delivery.age < MEDIA_RETRY_SECONDS,
+                      templates=self._templates)
         pnids = {i.phone_number_id for i in items if isinstance(i, NEEDS_ACCOUNT)}
         ctx.accounts = await self._accounts.lookup(pnids) if pnids else {}
         groups: dict[type, list[Any]] = {}

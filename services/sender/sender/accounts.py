@@ -23,6 +23,7 @@ class Account:
     rate_per_minute: int
     connected: bool
     daily_limit: int = DEFAULT_DAILY_LIMIT
+    enforce_window: bool = True  # enforceCustomerWindow: non-template sends need an open window
 
 
 class Accounts:
@@ -52,6 +53,9 @@ class Accounts:
             connected=doc.get("status", AccountStatus.CONNECTED) == AccountStatus.CONNECTED
             and bool(token),
             daily_limit=int(doc.get("dailyLimit", DEFAULT_DAILY_LIMIT)),
+            # absent means true; a boolean ``$set`` may read back as 0/1 (docs/DEVIATIONS.md)
+            enforce_window=doc.get("enforceCustomerWindow") is None
+            or bool(doc["enforceCustomerWindow"]),
         )
 
     async def disconnect(self, account_id: str, reason: str) -> None:

@@ -14,7 +14,14 @@ import structlog
 from sender.accounts import Account
 from sender.metrics import SenderMetrics
 from sender.pacing import WINDOW_SECONDS, AccountPace, Clock, Pacer
-from sender.ports import AccountsPort, BrokerPort, CloudPort, DailySendsPort, FetcherPort
+from sender.ports import (
+    AccountsPort,
+    BrokerPort,
+    CloudPort,
+    ContactWindowsPort,
+    DailySendsPort,
+    FetcherPort,
+)
 from shared.db import Database
 from shared.media import MediaStore
 from shared.messages import MessageStore
@@ -44,6 +51,7 @@ class Context:
     clock: Clock
     process_id: str
     daily_sends: DailySendsPort
+    windows: ContactWindowsPort
     outbox: EventOutbox | None = None
     sleep: Sleep = asyncio.sleep
     semaphore: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(10))

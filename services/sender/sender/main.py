@@ -32,6 +32,7 @@ from sender.pacing import Clock, Pacer
 from sender.ports import CloudPort, FetcherPort
 from sender.shards import BrokerShards, ShardKeeper
 from sender.sweeper import Sweeper
+from sender.windows import MongoContactWindows
 from shared.broker import Broker
 from shared.cloudapi import CloudApi
 from shared.db import connect, ensure_indexes, ping
@@ -100,7 +101,7 @@ class SenderService:
             messages=MongoMessageStore(db),
             pacer=Pacer(clock=self._clock, enabled=self.settings.pacing_enabled),
             metrics=self.metrics, clock=self._clock, process_id=self.process_id,
-            daily_sends=MongoDailySends(db), outbox=outbox,
+            daily_sends=MongoDailySends(db), windows=MongoContactWindows(db), outbox=outbox,
             semaphore=asyncio.Semaphore(self.settings.send_concurrency),
         )
         self.sweeper = Sweeper(self.ctx, depth=self.broker.queue_depth,

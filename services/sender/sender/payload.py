@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from sender.accounts import Account
@@ -22,6 +23,9 @@ async def build(ctx: Context, message: Message, account: Account) -> dict[str, A
     if kind == MessageType.TEXT:
         body = message.content or ""
         return {**base, "type": "text", "text": {"body": body, "preview_url": False}}
+    if kind in PART_BUILDERS:
+        wire = kind.lower()
+        return {**base, "type": wire, wire: PART_BUILDERS[MessageType(kind)](message)}
     media_id, filename = await _uploaded(ctx, message, account)
     wire = kind.lower()
     obj: dict[str, Any] = {"id": media_id}
@@ -30,6 +34,43 @@ async def build(ctx: Context, message: Message, account: Account) -> dict[str, A
     if kind == MessageType.DOCUMENT:
         obj["filename"] = filename
     return {**base, "type": wire, wire: obj}
+
+
+def _template(message: Message) -> dict[str, Any]:
+    """Meta's ``template``: the language as ``{"code": …}``, the components as sent."""
+    part = _part(message, "template")
+    template: dict[str, Any] = {"name": part["name"], "language": {"code": part["language"]}}
+    if part.get("components"):
+        template["components"] = part["components"]
+    return template
+
+
+def _interactive(message: Message) -> dict[str, Any]:
+    return _part(message, "interactive")
+
+
+def _location(message: Message) -> dict[str, Any]:
+    part = _part(message, "location")
+    return {k: part[k] for k in ("latitude", "longitude", "name", "address") if k in part}
+
+
+def _reaction(message: Message) -> dict[str, Any]:
+    """The reacted message's ``wamid``, recorded at accept (no read here)."""
+    part = _part(message, "reaction")
+    return {"message_id": part["whatsappMessageId"], "emoji": part.get("emoji", "")}
+
+
+def _part(message: Message, name: str) -> dict[str, Any]:
+    part = getattr(message, name)
+    if not isinstance(part, dict):  # bad data, not a send error (see ``build``)
+        raise ValueError(f"message {message.id} ({message.type}) has no {name}")
+    return part
+
+
+PART_BUILDERS: dict[MessageType, Callable[[Message], dict[str, Any]]] = {
+    MessageType.TEMPLATE: _template, MessageType.INTERACTIVE: _interactive,
+    MessageType.LOCATION: _location, MessageType.REACTION: _reaction,
+}
 
 
 async def _uploaded(ctx: Context, message: Message, account: Account) -> tuple[str, str]:

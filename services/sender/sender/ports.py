@@ -3,6 +3,7 @@ counts (messages go through ``shared.messages.MessageStore``)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Protocol
 
 from sender.accounts import Account
@@ -52,4 +53,12 @@ class DailySendsPort(Protocol):
 
     async def give_back(self, account_id: str, day: str) -> None:
         """Return a unit that no call used."""
+        ...
+
+
+class ContactWindowsPort(Protocol):
+    """Contacts' 24-hour customer service windows (``sender.windows.MongoContactWindows``)."""
+
+    async def expires_at(self, contact_id: str) -> datetime | None:
+        """The contact's ``windowExpiresAt`` (None: it never wrote, or it does not exist)."""
         ...

@@ -17,6 +17,7 @@ from simulator.keys import METRICS, POSTER, STATE
 from simulator.media_types import LARGEST
 from simulator.metrics import SimMetrics
 from simulator.state import ControlError, SimState
+from simulator.templates import add_template_routes
 from simulator.webhooks import WebhookPoster
 
 log = structlog.get_logger(__name__)
@@ -58,6 +59,7 @@ def create_app(
 
     add_health_routes(app, registry, ready)
     add_control_routes(app)
+    add_template_routes(app)  # before the cloud routes: /_sim/templates is no object id
     add_cloud_routes(app)
     return app
 

@@ -16,6 +16,7 @@ from simulator.errors import SimError, bad_token, invalid
 from simulator.ids import display_number, media_id, wa_id_of, wamid
 from simulator.keys import METRICS, POSTER, STATE
 from simulator.media_types import limit_for
+from simulator.policies import check_send
 from simulator.state import MediaItem, SendRecord
 from simulator.validation import validate_read, validate_send
 
@@ -77,6 +78,13 @@ async def _accept(
 ) -> web.Response:
     state, poster = request.app[STATE], request.app[POSTER]
     to, callback = payload["to"], payload.get("biz_opaque_callback_data")
+    try:
+        check_send(state, phone_number_id, payload, received_at)
+    except SimError as refused:
+        state.rejected.append({"messageId": callback, "to": to, "code": refused.code,
+                               "phoneNumberId": phone_number_id, "at": received_at})
+        request.app[METRICS].sends.labels("policy").inc()
+        raise
     rule = state.take_rule(to, phone_number_id)
     if rule is not None and rule.delay_seconds > 0:
         await asyncio.sleep(rule.delay_seconds)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 from typing import Any
 
 from aiohttp import web
@@ -111,10 +112,21 @@ async def inject_inbound(request: web.Request) -> web.Response:
     message = inbound_message(sender, message_id, kind, content)
     if isinstance(body.get("context"), dict):
         message["context"] = body["context"]
+    written_at = _written_at(body)
+    message["timestamp"] = str(int(written_at))
     payload = inbound_payload(phone_number_id, sender, str(body.get("name", "Test User")), message)
+    request.app[STATE].record_inbound(phone_number_id, sender, written_at)
     status = await _post(request, encode(payload), "inbound", retry=body.get("retry", True))
     return web.json_response({"wamid": message_id, "ingestStatus": status,
                               "mediaId": content.get("id") if kind in MEDIA_TYPES else None})
+
+
+def _written_at(body: dict[str, Any]) -> float:
+    """When the user wrote: now, or ``writtenAt`` (epoch seconds) to place it in the past."""
+    at = body.get("writtenAt", time.time())
+    if isinstance(at, bool) or not isinstance(at, int | float):
+        raise ControlError("`writtenAt` must be epoch seconds")
+    return float(at)
 
 
 def _inbound_content(

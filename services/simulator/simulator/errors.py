@@ -38,6 +38,8 @@ TITLES: dict[int, str] = {
     132000: "Template param count mismatch",
     132001: "Template does not exist",
     132012: "Parameter format does not match format in the created template",
+    132015: "Template is paused",
+    132016: "Template is disabled",
     133010: "Phone number not registered",
 }
 

@@ -10,6 +10,8 @@ from typing import Any
 from simulator.errors import SimError, default_http_status
 from simulator.ids import wa_id_of
 
+WINDOW_SECONDS = 24 * 3600
+
 
 class ControlError(ValueError):
     """A control-API request the simulator cannot act on (answered 400)."""
@@ -104,6 +106,29 @@ class MediaItem:
 
 
 @dataclass
+class SimTemplate:
+    """A message template of one WABA, as ``GET /{waba-id}/message_templates`` lists it."""
+
+    id: str
+    waba_id: str
+    name: str
+    language: str
+    category: str
+    components: list[dict[str, Any]]
+    status: str = "PENDING"
+    rejected_reason: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "id": self.id, "name": self.name, "language": self.language, "status": self.status,
+            "category": self.category, "components": self.components,
+        }
+        if self.rejected_reason is not None:
+            body["rejected_reason"] = self.rejected_reason
+        return body
+
+
+@dataclass
 class SimConfig:
     """Run-time behaviour, changed by ``/_sim/config``."""
 
@@ -111,6 +136,12 @@ class SimConfig:
     status_delay_seconds: float = 0.05
     duplicate_statuses: bool = False
     reorder_statuses: bool = False
+    template_review_seconds: float = 0.2
+    # Meta's messaging rules, off by default: the 24-hour window (131047 for a non-template
+    # send to a user who has not written within 24 h) and template sends checked against the
+    # registry (132001 unknown, 132015/132016 paused/disabled, 132000 count, 132012 format).
+    enforce_window: bool = False
+    enforce_templates: bool = False
 
     def update(self, body: Any) -> None:
         """Apply a ``/_sim/config`` body; raise :class:`ControlError` if invalid."""
@@ -118,7 +149,9 @@ class SimConfig:
             raise ControlError("the body must be a JSON object")
         for key, attr in (("autoStatuses", "auto_statuses"),
                           ("duplicateStatuses", "duplicate_statuses"),
-                          ("reorderStatuses", "reorder_statuses")):
+                          ("reorderStatuses", "reorder_statuses"),
+                          ("enforceWindow", "enforce_window"),
+                          ("enforceTemplates", "enforce_templates")):
             if key in body:
                 if not isinstance(body[key], bool):
                     raise ControlError(f"`{key}` must be true or false")
@@ -128,12 +161,19 @@ class SimConfig:
             if delay < 0:
                 raise ControlError("`statusDelaySeconds` must be >= 0")
             self.status_delay_seconds = float(delay)
+        if "templateReviewSeconds" in body:
+            review = _number(body, "templateReviewSeconds")
+            if review < 0:
+                raise ControlError("`templateReviewSeconds` must be >= 0")
+            self.template_review_seconds = float(review)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "autoStatuses": self.auto_statuses, "statusDelaySeconds": self.status_delay_seconds,
             "duplicateStatuses": self.duplicate_statuses,
             "reorderStatuses": self.reorder_statuses,
+            "templateReviewSeconds": self.template_review_seconds,
+            "enforceWindow": self.enforce_window, "enforceTemplates": self.enforce_templates,
         }
 
 
@@ -149,6 +189,12 @@ class SimState:
     media: dict[str, MediaItem] = field(default_factory=dict)
     reads: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
+    # Template registry: WABA id -> (name, language) -> template, in creation order; names to
+    # reject at review (name -> reason).
+    templates: dict[str, dict[tuple[str, str], SimTemplate]] = field(default_factory=dict)
+    rejections: dict[str, str] = field(default_factory=dict)
+    # When each user last wrote to each number: (phone number id, wa_id) -> epoch seconds.
+    last_inbound: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.config.status_delay_seconds = self.default_status_delay
@@ -157,6 +203,41 @@ class SimState:
         self.config = SimConfig(status_delay_seconds=self.default_status_delay)
         for bucket in (self.sends, self.counts, self.rules, self.media, self.reads, self.rejected):
             bucket.clear()
+        self.templates.clear()
+        self.rejections.clear()
+        self.last_inbound.clear()
+
+    def template(self, waba_id: str, name: str, language: str) -> dict[str, Any] | None:
+        """The WABA's template ``name`` in ``language`` as Meta lists it, or None."""
+        found = self.templates.get(waba_id, {}).get((name, language))
+        return found.to_json() if found is not None else None
+
+    def template_anywhere(self, name: str, language: str) -> dict[str, Any] | None:
+        """The template ``name`` in ``language`` of any WABA (a send names only its phone
+        number, which the simulator does not tie to a WABA)."""
+        for waba_id in self.templates:
+            found = self.template(waba_id, name, language)
+            if found is not None:
+                return found
+        return None
+
+    def record_inbound(self, phone_number_id: str, sender: str, at: float) -> None:
+        """The user ``sender`` wrote to ``phone_number_id`` at ``at``: its window opens."""
+        key = (phone_number_id, wa_id_of(sender))
+        self.last_inbound[key] = max(at, self.last_inbound.get(key, 0.0))
+
+    def window_open(self, phone_number_id: str, to: str, now: float) -> bool:
+        """Whether ``to`` wrote to ``phone_number_id`` within the last 24 hours."""
+        last = self.last_inbound.get((phone_number_id, wa_id_of(to)))
+        return last is not None and now - last < WINDOW_SECONDS
+
+    def templates_of(self, waba_id: str) -> list[SimTemplate]:
+        """The WABA's templates, oldest first."""
+        return list(self.templates.get(waba_id, {}).values())
+
+    def add_template(self, template: SimTemplate) -> None:
+        self.templates.setdefault(template.waba_id, {})[
+            (template.name, template.language)] = template
 
     def take_rule(self, to: str, phone_number_id: str) -> FailureRule | None:
         """The first rule matching this send, with one use consumed (dropped when spent)."""

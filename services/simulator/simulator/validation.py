@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from shared.message_parts import check_emoji, check_interactive
 from simulator.errors import invalid
 
 TEXT_MAX = 4096
@@ -35,6 +37,8 @@ def validate_send(payload: Any) -> None:
         _check_media(kind, body)
     elif kind == "template":
         _check_template(body)
+    elif kind in PART_CHECKS:
+        PART_CHECKS[kind](body)
     _check_callback_data(payload.get("biz_opaque_callback_data"))
 
 
@@ -89,6 +93,36 @@ def _check_template(body: dict[str, Any]) -> None:
     language = body.get("language")
     if not isinstance(language, dict) or not language.get("code"):
         raise invalid("The parameter template['language']['code'] is required.")
+
+
+def _check_interactive(body: dict[str, Any]) -> None:
+    try:
+        check_interactive(body)
+    except ValueError as exc:
+        raise invalid(f"Param {exc}") from None
+
+
+def _check_location(body: dict[str, Any]) -> None:
+    for key, limit in (("latitude", 90), ("longitude", 180)):
+        value = body.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float) or abs(value) > limit:
+            raise invalid(f"The parameter location['{key}'] is required: a number within "
+                          f"±{limit}.")
+
+
+def _check_reaction(body: dict[str, Any]) -> None:
+    if not isinstance(body.get("message_id"), str) or not body["message_id"]:
+        raise invalid("The parameter reaction['message_id'] is required.")
+    emoji = body.get("emoji")
+    try:
+        check_emoji(emoji if isinstance(emoji, str) else "?")
+    except ValueError:
+        raise invalid("Param reaction['emoji'] must be a single emoji (or empty).") from None
+
+
+PART_CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "interactive": _check_interactive, "location": _check_location, "reaction": _check_reaction,
+}
 
 
 def _check_callback_data(data: Any) -> None:

@@ -100,6 +100,8 @@ async def http(settings: Settings, db: Database, sim: TestClient) -> AsyncIterat
 
 
 async def make_tenant(db: Database, settings: Settings, **account: Any) -> Tenant:
+    """A user and a connected account (``enforce_customer_window`` off unless given)."""
+    account.setdefault("enforce_customer_window", False)
     user = await admin.create_user(db, f"user-{uuid.uuid4().hex[:6]}")
     doc = await admin.create_account(
         db, TokenCipher(settings.secret_key), user_id=user["userId"], name="Shop",

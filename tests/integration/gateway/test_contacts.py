@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from shared.db import Database
@@ -48,6 +50,23 @@ class TestContacts:
         for bad in ("limit=0", "limit=101", "page=0", "whatsappAccountId[$ne]=x"):
             status, _ = await api.call("GET", f"/contacts?{bad}")
             assert status == 400
+
+    async def test_window_fields_are_null_until_the_contact_writes(
+        self, api: Client, db: Database
+    ) -> None:
+        await api.send(to="+15550000044")
+        _, body = await api.call("GET", "/contacts")
+        [contact] = body["data"]["contacts"]
+        assert (contact["lastInboundAt"], contact["windowExpiresAt"]) == (None, None)
+        wrote = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+        # The form ingest writes (a top-level $max: a string on nx-27017, docs/DEVIATIONS.md).
+        await db.contacts.update_one({"_id": contact["id"]}, {"$max": {
+            "lastInboundAt": wrote, "windowExpiresAt": wrote + timedelta(hours=24)}})
+        status, got = await api.call("GET", f"/contacts/{contact['id']}")
+        assert status == 200
+        assert datetime.fromisoformat(got["data"]["lastInboundAt"]) == wrote
+        assert datetime.fromisoformat(got["data"]["windowExpiresAt"]) == wrote + timedelta(
+            hours=24)
 
     async def test_unknown_is_404(self, api: Client) -> None:
         status, body = await api.call("GET", "/contacts/nope")

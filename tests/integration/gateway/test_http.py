@@ -21,6 +21,9 @@ ROUTES = [
     ("GET", "/whatsapp-accounts/x", "accounts:read"),
     ("PATCH", "/whatsapp-accounts/x", "accounts:write"),
     ("GET", "/contacts", "messages:read"), ("GET", "/contacts/x", "messages:read"),
+    ("GET", "/whatsapp-accounts/x/templates", "templates:read"),
+    ("POST", "/whatsapp-accounts/x/templates/sync", "templates:write"),
+    ("POST", "/whatsapp-accounts/x/templates", "templates:write"),
 ]
 
 

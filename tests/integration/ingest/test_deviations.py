@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from shared.db import Database
-from shared.models import utcnow
+from shared.models import as_utc, utcnow
 
 
 class TestDatesThroughUpdateOperators:
@@ -36,3 +36,18 @@ class TestDatesThroughUpdateOperators:
         stored = (await db.pin_dates.find_one({"_id": "r"}) or {})["at"]
         # MongoDB: a date, found; nx-27017 0.8.1: a string, which a date range never matches.
         assert (type(stored).__name__, found) in (("datetime", 1), ("str", 0))
+
+
+class TestMaxOverAStringDate:
+    """The customer window (``lastInboundAt``, ``windowExpiresAt``) relies on ``$max`` staying
+    monotonic although nx-27017 stores its result as a string: the later time always wins."""
+
+    async def test_max_keeps_the_later_time_in_either_shape(self, db: Database) -> None:
+        now = utcnow().replace(microsecond=0)
+        await db.pin_dates.insert_one({"_id": "m", "at": None})
+        for at in (now, now - timedelta(hours=1), now + timedelta(seconds=1),
+                   now + timedelta(milliseconds=500)):
+            await db.pin_dates.update_one({"_id": "m"}, {"$max": {"at": at}})
+        doc = await db.pin_dates.find_one({"_id": "m"})
+        assert doc is not None
+        assert as_utc(doc["at"]) == now + timedelta(seconds=1)

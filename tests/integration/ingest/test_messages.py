@@ -55,9 +55,13 @@ class TestEveryType:
             assert as_instant(doc["deliveredAt"]) == at(int(raws[kind]["timestamp"]))
             assert doc["userId"] == account.user_id and doc["whatsappAccountId"] == account.id
         assert docs["text"]["content"] == "Where is my order?"
-        assert docs["location"]["type"] == MessageType.TEXT
-        assert docs["location"]["raw"] == raws["location"]
-        assert docs["sticker"]["type"] == MessageType.IMAGE
+        assert docs["location"]["type"] == MessageType.LOCATION
+        assert docs["location"]["location"]["name"] == "Office"
+        assert docs["interactive"]["type"] == docs["button"]["type"] == MessageType.INTERACTIVE
+        assert docs["reaction"]["type"] == MessageType.REACTION
+        for kind in ("sticker", "contacts", "order", "system", "unknown"):
+            assert docs[kind]["type"] == MessageType.UNSUPPORTED, kind
+            assert docs[kind]["raw"] == raws[kind], kind
         await self._check_media(ingest, db, docs, account)
         ids = [d["_id"] for d in docs.values()]
         await eventually(lambda: self._all_logged(db, ids), message="message.received events")

@@ -44,12 +44,15 @@ class Seeder:
     settings: Settings
 
     async def account(self, *, rate: int = 600, token: str = "good-token",
-                      phone_number_id: str | None = None) -> dict[str, Any]:
+                      phone_number_id: str | None = None,
+                      window: bool = False) -> dict[str, Any]:
+        """A connected account (``window``: whether it enforces the customer window)."""
         user = await admin.create_user(self.db, "sender-test")
         return await admin.create_account(
             self.db, TokenCipher(self.settings.secret_key), user_id=user["userId"],
             name="test", phone_number_id=phone_number_id or str(uuid.uuid4().int)[:15],
             display_phone_number="+15550783881", access_token=token, rate_per_minute=rate,
+            enforce_customer_window=window,
         )
 
     async def messages(self, account: dict[str, Any], count: int = 1,

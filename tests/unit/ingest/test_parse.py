@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from ingest.parse import (
     InboundMessage,
@@ -25,15 +28,24 @@ EXPECTED: dict[str, tuple[MessageType, str | None]] = {
     "video": (MessageType.VIDEO, "unboxing"),
     "audio": (MessageType.AUDIO, None),
     "document": (MessageType.DOCUMENT, "my invoice"),
-    "sticker": (MessageType.IMAGE, None),
-    "location": (MessageType.TEXT, "Location: Office, Alexanderplatz 1, Berlin (52.52, 13.405)"),
-    "contacts": (MessageType.TEXT, "Shared contact: Grace Hopper (+1 555 0100)"),
-    "interactive": (MessageType.TEXT, "Interactive reply: Yes"),
-    "button": (MessageType.TEXT, "Button: Confirm"),
-    "reaction": (MessageType.TEXT, "Reaction 👍 to wamid.HBgLREACTEDTO"),
-    "order": (MessageType.TEXT, "Order: 1 item(s) from catalog cat-1 - asap"),
-    "system": (MessageType.TEXT, "System: User changed number"),
-    "unknown": (MessageType.TEXT, "Unsupported message (unknown): Message type unknown"),
+    "sticker": (MessageType.UNSUPPORTED, "Sticker"),
+    "location": (MessageType.LOCATION, "Office, Alexanderplatz 1, Berlin"),
+    "contacts": (MessageType.UNSUPPORTED, "Shared contact: Grace Hopper (+1 555 0100)"),
+    "interactive": (MessageType.INTERACTIVE, "Yes"),
+    "button": (MessageType.INTERACTIVE, "Confirm"),
+    "reaction": (MessageType.REACTION, "👍"),
+    "order": (MessageType.UNSUPPORTED, "Order: 1 item(s) from catalog cat-1 - asap"),
+    "system": (MessageType.UNSUPPORTED, "System: User changed number"),
+    "unknown": (MessageType.UNSUPPORTED, "Unsupported message (unknown): Message type unknown"),
+}
+# The kind-specific part each sample is stored with.
+PARTS: dict[str, dict] = {
+    "location": {"location": {"latitude": 52.52, "longitude": 13.405, "name": "Office",
+                              "address": "Alexanderplatz 1, Berlin"}},
+    "interactive": {"interactive": {"type": "button_reply", "id": "yes", "title": "Yes"}},
+    "button": {"interactive": {"type": "button", "text": "Confirm", "payload": "CONFIRM"}},
+    "reaction": {"reaction": {"messageId": None, "emoji": "👍",
+                              "whatsappMessageId": "wamid.HBgLREACTEDTO"}},
 }
 
 
@@ -57,6 +69,9 @@ class TestMessageTypes:
         assert item.phone == "+16505551234"
         assert item.timestamp == datetime.fromtimestamp(p.TS, UTC)
         assert item.raw == raw
+        unsupported = item.message_type == MessageType.UNSUPPORTED
+        assert item.parts == ({"raw": raw} if unsupported else PARTS.get(kind, {}))
+        assert item.opens_window is (kind != "system")
 
     @pytest.mark.parametrize("kind", p.MEDIA_KINDS)
     def test_media_types_carry_the_media_id(self, kind: str) -> None:
@@ -69,17 +84,56 @@ class TestMessageTypes:
         item = only(p.webhook(p.value(PNID, messages=[raw])))
         assert isinstance(item, InboundMessage) and item.content == "a.pdf"
 
-    def test_a_type_nobody_knows_yet_is_kept_as_text(self) -> None:
+    def test_a_type_nobody_knows_yet_is_kept_as_unsupported(self) -> None:
         raw = p.message("hologram", {"shape": "cube"})
         item = only(p.webhook(p.value(PNID, messages=[raw])))
         assert isinstance(item, InboundMessage)
-        assert (item.message_type, item.whatsapp_type) == (MessageType.TEXT, "hologram")
+        assert (item.message_type, item.whatsapp_type) == (MessageType.UNSUPPORTED, "hologram")
         assert item.content == "Unsupported message (hologram)"
+        assert item.parts == {"raw": raw}
 
-    def test_a_removed_reaction_says_so(self) -> None:
-        raw = p.message("reaction", {"message_id": "wamid.X", "emoji": ""})
+    def test_a_removed_reaction_has_an_empty_emoji_and_no_content(self) -> None:
+        raw = p.reaction("wamid.X", "")
         item = only(p.webhook(p.value(PNID, messages=[raw])))
-        assert isinstance(item, InboundMessage) and item.content == "Reaction removed from wamid.X"
+        assert isinstance(item, InboundMessage) and item.content is None
+        assert item.message_type == MessageType.REACTION
+        assert item.parts == {"reaction": {"messageId": None, "emoji": "",
+                                           "whatsappMessageId": "wamid.X"}}
+
+    def test_a_list_reply_keeps_its_description(self) -> None:
+        item = only(p.webhook(p.value(PNID, messages=[p.list_reply()])))
+        assert isinstance(item, InboundMessage)
+        assert (item.message_type, item.content) == (MessageType.INTERACTIVE, "Tomorrow")
+        assert item.parts == {"interactive": {"type": "list_reply", "id": "row-2",
+                                              "title": "Tomorrow", "description": "9-12"}}
+
+    def test_a_flow_reply_is_interactive(self) -> None:
+        raw = p.message("interactive", {"type": "nfm_reply", "nfm_reply": {
+            "name": "flow", "body": "Sent", "response_json": "{\"a\": 1}"}})
+        item = only(p.webhook(p.value(PNID, messages=[raw])))
+        assert isinstance(item, InboundMessage)
+        assert (item.message_type, item.content) == (MessageType.INTERACTIVE, "Sent")
+        assert item.parts["interactive"]["responseJson"] == '{"a": 1}'
+
+    def test_a_location_without_a_name_shows_its_coordinates(self) -> None:
+        raw = p.location(-33.8688, 151.2093, name=None, address=None)
+        item = only(p.webhook(p.value(PNID, messages=[raw])))
+        assert isinstance(item, InboundMessage) and item.content == "-33.8688,151.2093"
+        assert item.parts["location"] == {"latitude": -33.8688, "longitude": 151.2093,
+                                          "name": None, "address": None}
+
+    @pytest.mark.parametrize("raw", [
+        p.location(91.0, 0.0), p.message("location", {"latitude": "north", "longitude": 1}),
+        p.message("interactive", {"type": "carousel_reply", "carousel_reply": {"id": "x"}}),
+        p.message("button", {}), p.message("reaction", {"emoji": "👍"}),
+    ], ids=["latitude-out-of-range", "latitude-not-a-number", "unknown-interactive",
+            "empty-button", "reaction-without-target"])
+    def test_a_modelled_kind_that_does_not_fit_is_kept_as_unsupported(self, raw: dict) -> None:
+        item = only(p.webhook(p.value(PNID, messages=[raw])))
+        assert isinstance(item, InboundMessage)
+        assert item.message_type == MessageType.UNSUPPORTED
+        assert item.parts == {"raw": raw}
+        assert item.content == f"Unsupported message ({raw['type']})"
 
     def test_profile_name_comes_from_contacts(self) -> None:
         payload = p.webhook(p.value(PNID, contacts=[p.contact("16505551234", "Ada")],
@@ -169,3 +223,31 @@ class TestTimestamps:
     @pytest.mark.parametrize("bad", [None, "", "soon", "-5", "0", "99999999999999"])
     def test_refuses_nonsense(self, bad: object) -> None:
         assert timestamp_of(bad) is None
+
+
+KINDS = [*sorted(p.SAMPLES), "hologram"]
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=8))
+_anything = st.recursive(_scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=12), inner, max_size=4)),
+    max_leaves=10)
+# A kind's body with its real field names, each holding anything at all.
+_FIELDS = ["type", "button_reply", "list_reply", "nfm_reply", "id", "title", "description",
+           "text", "payload", "latitude", "longitude", "name", "address", "message_id", "emoji",
+           "body", "product_items", "catalog_id", "caption", "filename", "formatted_name",
+           "phones", "phone"]
+_bodies = st.one_of(_anything, st.dictionaries(st.sampled_from(_FIELDS), _anything, max_size=6))
+
+
+class TestEveryKindWithAnyBody:
+    """Whatever a kind's body holds, the message is parsed (typed, or Unsupported), never lost."""
+
+    @hsettings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.sampled_from(KINDS), _bodies, _anything)
+    def test_never_raises(self, kind: str, body: object, contacts: object) -> None:
+        raw = {"from": "16505551234", "id": "wamid.F", "timestamp": str(p.TS), "type": kind,
+               kind: body, "contacts": contacts}
+        item = only(p.webhook(p.value(PNID, messages=[raw])))
+        assert isinstance(item, InboundMessage)
+        assert item.message_type in MessageType
+        if item.message_type == MessageType.UNSUPPORTED:
+            assert item.parts == {"raw": raw}

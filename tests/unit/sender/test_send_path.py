@@ -89,6 +89,18 @@ class FakeAccounts:
 
 
 @dataclass
+class FakeWindows:
+    """Contacts' windows; a contact not listed wrote a moment ago (its window is open)."""
+
+    expires: dict[str, datetime | None] = field(default_factory=dict)
+    reads: int = 0
+
+    async def expires_at(self, contact_id: str) -> datetime | None:
+        self.reads += 1
+        return self.expires.get(contact_id, datetime(9999, 1, 1, tzinfo=UTC))
+
+
+@dataclass
 class World:
     ctx: Context
     clock: FakeClock
@@ -97,11 +109,12 @@ class World:
     accounts: FakeAccounts
     messages: FakeMessageStore
     daily: FakeDailySends
+    windows: FakeWindows
 
     def queued(self, account_id: str = "acc", **kwargs: Any) -> Message:
+        fields = {"type": MessageType.TEXT, "content": "hi", **kwargs}
         return self.messages.put(new_outbound(
-            user_id="u1", account_id=account_id, contact_id="c1", to="+15551234567",
-            type=MessageType.TEXT, content="hi", **kwargs))
+            user_id="u1", account_id=account_id, contact_id="c1", to="+15551234567", **fields))
 
     async def handle(self, message: Message, headers: dict[str, Any] | None = None) -> None:
         command = SendMessage(message_id=message.id, user_id=message.user_id,
@@ -115,14 +128,15 @@ def world(*, pacing: bool = False, rate: int = 600, connected: bool = True,
     clock.now = start
     accounts = FakeAccounts({"acc": Account("acc", "pn-1", "token", rate, connected,
                                             daily_limit)})
-    messages, daily = FakeMessageStore(), FakeDailySends()
+    messages, daily, windows = FakeMessageStore(), FakeDailySends(), FakeWindows()
     ctx = Context(
         settings=Settings(), db=None, broker=broker, cloud=cloud, store=None,  # type: ignore[arg-type]
         fetcher=None, accounts=accounts, messages=messages,  # type: ignore[arg-type]
         pacer=Pacer(clock=clock, enabled=pacing), metrics=SenderMetrics.create(CollectorRegistry()),
         clock=clock, process_id="sender-1", daily_sends=daily, sleep=clock.sleep,
+        windows=windows,
     )
-    return World(ctx, clock, cloud, broker, accounts, messages, daily)
+    return World(ctx, clock, cloud, broker, accounts, messages, daily, windows)
 
 
 class TestSendsOnce:

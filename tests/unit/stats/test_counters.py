@@ -62,6 +62,17 @@ class TestDelta:
             "outboundByStatus.Sent": 1, "days.2026-12-01.sent": 1,
         }
 
+    @pytest.mark.parametrize("kind", [MessageType.TEMPLATE, MessageType.INTERACTIVE,
+                                      MessageType.LOCATION, MessageType.REACTION,
+                                      MessageType.UNSUPPORTED])
+    def test_every_type_counts_under_its_own_key(self, kind: MessageType) -> None:
+        received = event(S.DELIVERED, None, version=1, direction=Direction.INBOUND,
+                         kind="message.received").model_copy(update={"message_type": kind})
+        got = delta(None, received)
+        assert got[f"byType.{kind.value}"] == 1 and got["byDirection.Inbound"] == 1
+        doc = empty_account("a1", "u1")
+        assert doc["byType"][kind.value] == 0
+
     def test_higher_version_moves_the_status(self) -> None:
         got = delta(Snapshot(2, S.SENT), event(S.READ, S.SENT, version=3))
         assert got == {

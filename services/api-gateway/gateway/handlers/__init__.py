@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from gateway import asyncapi, docs_page, openapi
-from gateway.handlers import accounts, contacts, media, messages, queues, statistics
+from gateway.handlers import accounts, contacts, media, messages, queues, statistics, templates
 
 View = Callable[[web.Request], Awaitable[web.StreamResponse]]
 API = "/api/v1"
@@ -39,6 +39,10 @@ ROUTES: list[tuple[str, str, View]] = [
     ("GET", f"{API}/queues/metrics", queues.get_queue_metrics),
     ("GET", f"{API}/openapi.json", openapi.openapi_json),
     ("GET", "/docs", docs_page.docs_page),
+    # templates (issue 15)
+    ("GET", f"{API}/whatsapp-accounts/{{id}}/templates", templates.list_templates),
+    ("POST", f"{API}/whatsapp-accounts/{{id}}/templates/sync", templates.sync_templates),
+    ("POST", f"{API}/whatsapp-accounts/{{id}}/templates", templates.create_template),
 ]
 
 

@@ -27,6 +27,10 @@ from shared.models import AccountStatus, utcnow
 TAG = "WhatsApp accounts"
 PHONE_NUMBER_ID = r"^[A-Za-z0-9_-]{1,64}$"
 DISPLAY_NUMBER = r"^\+?[0-9][0-9 ()-]{5,24}$"
+WABA_ID = r"^[A-Za-z0-9_-]{1,64}$"
+WABA_HELP = "The WhatsApp Business Account id (Meta's WABA id), needed for templates."
+WINDOW_HELP = ("Refuse non-template sends to a contact whose 24-hour customer service window "
+               "is closed (OUTSIDE_CUSTOMER_WINDOW).")
 
 
 class CreateAccountBody(Body):
@@ -38,6 +42,8 @@ class CreateAccountBody(Body):
     access_token: str = Field(min_length=1, max_length=4096, description="Write-only.")
     daily_limit: int = Field(1000, ge=0, le=10_000_000, description="Sends per UTC day.")
     rate_per_minute: int = Field(20, ge=1, le=100_000, description="Sends per minute.")
+    waba_id: str | None = Field(None, pattern=WABA_ID, description=WABA_HELP)
+    enforce_customer_window: bool = Field(True, description=WINDOW_HELP)
 
 
 class UpdateAccountBody(Body):
@@ -47,11 +53,14 @@ class UpdateAccountBody(Body):
     access_token: str | None = Field(None, min_length=1, max_length=4096)
     daily_limit: int | None = Field(None, ge=0, le=10_000_000)
     rate_per_minute: int | None = Field(None, ge=1, le=100_000)
+    waba_id: str | None = Field(None, pattern=WABA_ID, description=WABA_HELP)
+    enforce_customer_window: bool | None = Field(None, description=WINDOW_HELP)
 
     @model_validator(mode="after")
     def _something(self) -> UpdateAccountBody:
         if not self.model_fields_set:
-            raise ValueError("give at least one of name, accessToken, dailyLimit, ratePerMinute")
+            raise ValueError("give at least one of name, accessToken, dailyLimit, ratePerMinute, "
+                             "wabaId, enforceCustomerWindow")
         return self
 
 
@@ -83,6 +92,7 @@ async def create_account(request: web.Request) -> web.Response:
         "phoneNumberId": body.phone_number_id, "displayPhoneNumber": body.display_phone_number,
         "accessToken": request.app[keys.CIPHER].encrypt(body.access_token),
         "dailyLimit": body.daily_limit, "ratePerMinute": body.rate_per_minute,
+        "wabaId": body.waba_id, "enforceCustomerWindow": body.enforce_customer_window,
         **await _check_token(request.app, body.phone_number_id, body.access_token),
         "createdAt": now, "updatedAt": now,
     }
@@ -126,7 +136,8 @@ async def update_account(request: web.Request) -> web.Response:
         raise not_found("WhatsApp account")
     changes: dict[str, Any] = {"updatedAt": utcnow()}
     for name, field in (("name", "name"), ("daily_limit", "dailyLimit"),
-                        ("rate_per_minute", "ratePerMinute")):
+                        ("rate_per_minute", "ratePerMinute"), ("waba_id", "wabaId"),
+                        ("enforce_customer_window", "enforceCustomerWindow")):
         if getattr(body, name) is not None:
             changes[field] = getattr(body, name)
     if body.access_token is not None:

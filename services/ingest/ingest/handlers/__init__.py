@@ -6,8 +6,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ingest.context import Context
-from ingest.handlers import errors, messages, statuses
-from ingest.parse import InboundMessage, Malformed, StatusUpdate, WebhookError
+from ingest.handlers import errors, messages, statuses, templates
+from ingest.parse import (
+    InboundMessage,
+    Malformed,
+    StatusUpdate,
+    TemplateStatusChange,
+    WebhookError,
+)
 
 Handler = Callable[[list[Any], Context], Awaitable[None]]
 
@@ -16,6 +22,7 @@ HANDLERS: dict[type, Handler] = {
     StatusUpdate: statuses.apply,
     WebhookError: errors.apply,
     Malformed: errors.malformed,
+    TemplateStatusChange: templates.apply,
 }
 # Items that need a known account before they are applied.
 NEEDS_ACCOUNT = (InboundMessage, StatusUpdate)

@@ -8,6 +8,7 @@ crash left uncounted or with its event unrecorded.
 from __future__ import annotations
 
 import asyncio
+import copy
 import uuid
 from typing import Any
 
@@ -16,7 +17,6 @@ from pymongo.errors import DuplicateKeyError
 
 from ingest.contacts import ContactKey, count_messages, ensure_contacts
 from ingest.context import Context
-from ingest.mapping import NATIVE
 from ingest.parse import InboundMessage
 from shared.broker import Requeue
 from shared.db import created_ms
@@ -37,7 +37,9 @@ async def apply(items: list[InboundMessage], ctx: Context) -> None:
     inserted: list[dict[str, Any]] = []
     if fresh:
         contact_ids = await ensure_contacts(ctx.db, _wanted(fresh, ctx))
-        inserted, raced = await _insert(ctx, await _build_all(fresh, contact_ids, ctx))
+        built = await _build_all(fresh, contact_ids, ctx)
+        await _link_reactions(ctx, built)
+        inserted, raced = await _insert(ctx, built)
         existing.update(await _existing(ctx, raced))
         if lost := set(raced) - existing.keys():
             # A unique-index refusal that no stored message explains: try the delivery again
@@ -115,9 +117,25 @@ def new_message_doc(
     }
     if item.media_id:
         doc["whatsappMediaId"] = item.media_id
-    if item.whatsapp_type not in NATIVE:
-        doc["raw"] = item.raw
+    doc.update(copy.deepcopy(item.parts))  # interactive, location, reaction or raw
     return doc
+
+
+async def _link_reactions(ctx: Context, docs: list[dict[str, Any]]) -> None:
+    """Fill each reaction's ``messageId`` with Relay's id of the reacted message, when Relay
+    knows its wamid in the same account (one query, only when the batch has reactions)."""
+    reactions = [doc for doc in docs if isinstance(doc.get("reaction"), dict)]
+    if not reactions:
+        return
+    known = {(doc["whatsappAccountId"], doc["whatsappMessageId"]): doc["_id"] for doc in docs}
+    wanted = {doc["reaction"]["whatsappMessageId"] for doc in reactions} - {
+        wamid for _, wamid in known}
+    if wanted:
+        for wamid, message in (await ctx.messages.by_wamid(sorted(wanted))).items():
+            known[(message.whatsapp_account_id, wamid)] = message.id
+    for doc in reactions:
+        target = (doc["whatsappAccountId"], doc["reaction"]["whatsappMessageId"])
+        doc["reaction"]["messageId"] = known.get(target)
 
 
 async def _insert(

@@ -22,8 +22,9 @@ from sender.media import MediaRefused
 from sender.metrics import code_label
 from sender.pacing import AccountPace
 from shared.cloudapi import CloudApiError, ErrorClass
+from shared.message_parts import OUTSIDE_WINDOW, window_open
 from shared.messages import Message
-from shared.models import MessageStatus, SendMessage
+from shared.models import MessageStatus, MessageType, SendMessage
 
 log = structlog.get_logger("relay.sender")
 
@@ -97,11 +98,26 @@ async def _send_or_settle(
         await outcomes.record_failed(ctx, message, NOT_CONNECTED)
         ctx.metrics.sends.labels("failed", "not_connected").inc()
         return False
+    if not await _window_open(ctx, message, account):
+        # Scheduled (or long queued) past the contact's window: Meta would refuse it (131047).
+        await outcomes.record_failed(ctx, message, OUTSIDE_WINDOW)
+        ctx.metrics.sends.labels("failed", "window").inc()
+        return False
     if pace is not None and (wait := pace.recipient_wait(message.to or "", ctx.clock())) > 0:
         await defer(ctx, cmd, cmd.whatsapp_account_id, until=ctx.clock() + wait,
                     reason="pair_limit")
         return False
     return await _gated_send(ctx, cmd, headers, account, pace)
+
+
+async def _window_open(ctx: Context, message: Message, account: Account) -> bool:
+    """The contact's 24-hour window, re-checked right before a non-template send of an account
+    that enforces it (the only case that costs a read)."""
+    if message.type == MessageType.TEMPLATE or not account.enforce_window:
+        return True
+    if not message.contact_id:
+        return False
+    return window_open(await ctx.windows.expires_at(message.contact_id), ctx.now_dt())
 
 
 async def _gated_send(
