@@ -120,7 +120,11 @@ class TemplateRegistry:
         meta_id = answer.get("id")
         if meta_id is None:
             return template
-        return await self.store.set_meta_id(template.id, str(meta_id)) or template
+        stored = await self.store.set_meta_id(template.id, str(meta_id))
+        if stored is None:  # a sync that ran meanwhile found it not yet listed at Meta
+            stored = template.model_copy(update={"meta_id": str(meta_id)})
+            await self.store.add(stored)
+        return stored
 
     def _token(self, account: Mapping[str, Any]) -> str:
         try:

@@ -122,9 +122,12 @@ def render_body(
     if body is None or not isinstance(body.get("text"), str):
         return None
     sent = next((c for c in components if str(c.get("type", "")).lower() == "body"), None)
-    values = [parameter_text(p) for p in (sent or {}).get("parameters") or []]
+    parameters = (sent or {}).get("parameters") or []
     names = placeholders(body["text"])
-    by_name = dict(zip(names, values, strict=False))
+    by_name = dict(zip(names, (parameter_text(p) for p in parameters), strict=False))
+    # Named parameters ({{first_name}}) may come in any order: Meta matches them by name.
+    by_name.update({str(p["parameter_name"]): parameter_text(p) for p in parameters
+                    if p.get("parameter_name")})
 
     def fill(match: re.Match[str]) -> str:
         return by_name.get(match.group(1), match.group(0))

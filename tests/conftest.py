@@ -20,6 +20,9 @@ from shared.db import Database, connect, ensure_indexes
 from shared.settings import Settings, load_settings
 from tests.harness import Stack, running_stack
 
+# A loaded machine answers an AMQP handshake slowly: fixtures wait longer than services do.
+TEST_CONNECT_SECONDS = 30.0
+
 
 @pytest.fixture(scope="session")
 def mongo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
@@ -135,7 +138,7 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 @pytest.fixture
 async def broker(settings: Settings) -> AsyncIterator[Broker]:
     instance = Broker(settings.amqp_url, shards=settings.send_shards)
-    await instance.connect()
+    await instance.connect(timeout=TEST_CONNECT_SECONDS)
     yield instance
     await instance.close()
 

@@ -88,6 +88,14 @@ class TestRelayUp:
             templates = json.loads(listed.stdout)["data"]["templates"]
             assert sorted((t["name"], t["status"]) for t in templates) == [
                 ("hello_world", "APPROVED"), ("order_update", "APPROVED")]
+            # The banner's template curl, run as printed, is accepted with the rendered body.
+            printed = banner.split("A template", 1)[1].split("\n", 1)[1].split("\n\n", 1)[0]
+            sent = subprocess.run(["bash", "-c", printed], capture_output=True, text=True,
+                                  check=True, env={**os.environ, "RELAY": api, "KEY": key,
+                                                   "ACCOUNT": account})
+            queued = json.loads(sent.stdout)
+            assert queued["success"] is True, queued
+            assert queued["data"]["content"] == "Hi Ada, your order #1042 has shipped."
             # The embedded database's URL is recorded for other relay commands run here.
             assert (tmp_path / ".relay" / "mongodb.url").exists()
         finally:

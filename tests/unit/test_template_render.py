@@ -115,6 +115,13 @@ class TestRender:
         assert render_body([{"type": "BODY", "text": "Pay {{1}} by {{2}}"}], body) == \
             "Pay $5 by May 1"
 
+    def test_named_parameters_by_name(self) -> None:
+        body = [{"type": "body", "parameters": [
+            {"type": "text", "parameter_name": "order", "text": "#42"},
+            {"type": "text", "parameter_name": "name", "text": "Ada"}]}]
+        assert render_body([{"type": "BODY", "text": "Hi {{name}}, order {{order}}"}],
+                           body) == "Hi Ada, order #42"
+
     def test_no_body(self) -> None:
         assert render_body([{"type": "HEADER", "format": "IMAGE"}], []) is None
 

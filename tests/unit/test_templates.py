@@ -244,3 +244,22 @@ class TestNextCursor:
     def test_last_page(self) -> None:
         assert next_cursor({"cursors": {"after": "A"}}) is None
         assert next_cursor(None) is None
+
+
+class TestCreateRacingASync:
+    """A sync that removes the PENDING copy while Meta answers the create: it is stored again."""
+
+    async def test_stored_again_with_metas_id(self) -> None:
+        store = FakeTemplateStore()
+
+        class Racing(FakeTemplateApi):
+            async def create_template(
+                self, waba_id: str, token: str, template: dict[str, Any]
+            ) -> dict[str, Any]:
+                await store.sync("acc", [])  # Meta's list does not show it yet
+                return await super().create_template(waba_id, token, template)
+
+        made = await registry(Racing(), store).create(
+            account(), name="hello", language="en_US", category="UTILITY", components=BODY)
+        assert store.docs[made.id].meta_id == "555"
+        assert store.docs[made.id].status == TemplateStatus.PENDING

@@ -93,7 +93,7 @@ class Acceptor:
         contact_id = await self.checks.window(account, body.to, body.type, utcnow())
         if contact_id is not None:
             self.contacts.put((account["_id"], body.to), contact_id)
-        parts = await self.checks.parts(user_id, account, body.type, body)
+        parts = await self.checks.parts(user_id, account, body)
         body = await self._check_media(user_id, body)
         now = utcnow()
         usage = usage_id(account["_id"], now)

@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 
 from gateway.errors import ApiError, not_found, validation_error
-from gateway.send_parts import ReactionPart, TemplatePart
+from gateway.send_parts import ReactionPart, SendMessageBody, TemplatePart
 from shared.cache import TtlCache
 from shared.db import Database
 from shared.message_parts import (
@@ -57,18 +57,19 @@ class SendChecks:
         self.windows: TtlCache[tuple[str, str], datetime] = TtlCache(window_ttl)
         self._syncing: dict[str, asyncio.Future[object]] = {}
 
-    async def parts(self, user_id: str, account: dict[str, Any], kind: MessageType,
-                    body: Any) -> dict[str, Any]:
+    async def parts(self, user_id: str, account: dict[str, Any],
+                    body: SendMessageBody) -> dict[str, Any]:
         """The fields the message is stored with for its kind (``content`` included)."""
-        if kind == MessageType.TEMPLATE:
+        kind = body.type
+        if kind == MessageType.TEMPLATE and body.template is not None:
             return await self._template(account, body.template)
-        if kind == MessageType.INTERACTIVE:
+        if kind == MessageType.INTERACTIVE and body.interactive is not None:
             return {"interactive": body.interactive,
                     "content": interactive_content(body.interactive)}
-        if kind == MessageType.LOCATION:
+        if kind == MessageType.LOCATION and body.location is not None:
             location = body.location.model_dump(by_alias=True, exclude_none=True)
             return {"location": location, "content": location_content(location)}
-        if kind == MessageType.REACTION:
+        if kind == MessageType.REACTION and body.reaction is not None:
             return await self._reaction(user_id, account, body.reaction)
         return {}
 
@@ -88,7 +89,8 @@ class SendChecks:
         expires = as_utc(contact.get("windowExpiresAt")) if contact else None
         if contact is None or not isinstance(expires, datetime) or not window_open(expires, now):
             self.windows.forget(key)
-            raise ApiError(400, OUTSIDE_WINDOW, "OUTSIDE_CUSTOMER_WINDOW")
+            raise ApiError(400, OUTSIDE_WINDOW, "OUTSIDE_CUSTOMER_WINDOW", [
+                {"field": "to", "message": "the contact has not written within 24 hours"}])
         self.windows.put(key, expires)
         return str(contact["_id"])
 

@@ -23,6 +23,7 @@ from shared.db import Database
 from shared.secrets import TokenCipher
 from shared.settings import Settings
 from simulator.app import create_app as create_sim
+from tests.conftest import TEST_CONNECT_SECONDS
 
 API = "/api/v1"
 
@@ -70,7 +71,7 @@ def amqp_url(vhost_pool: Any) -> Iterator[str]:
 async def empty_queues(settings: Settings) -> None:
     """Every queue of the topology, declared and empty."""
     broker = Broker(settings.amqp_url, shards=settings.send_shards)
-    await broker.connect()
+    await broker.connect(timeout=TEST_CONNECT_SECONDS)
     try:
         channel = await broker.connection.channel()
         for name in topology.all_queues(settings.send_shards):

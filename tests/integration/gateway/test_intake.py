@@ -18,9 +18,10 @@ from gateway.accept import usage_id
 from shared import topology
 from shared.db import Database
 from shared.models import utcnow
+from shared.settings import Settings
 from tests.conftest import eventually
 from tests.integration.gateway import factories
-from tests.integration.gateway.conftest import Tenant
+from tests.integration.gateway.conftest import Tenant, make_tenant
 
 pytestmark = pytest.mark.integration
 
@@ -179,6 +180,30 @@ class TestRefusedLikeHttp:
         assert {e["idempotencyKey"] for e in rejected} == {"no-user", None, "odd-type", "extra"}
         assert {e["userId"] for e in rejected} == {None, alice.user_id}
         assert await db.messages.count_documents({}) == 0
+
+
+class TestNewKinds:
+    """The intake takes the new kinds and the customer window exactly as HTTP does."""
+
+    async def test_location_accepted_and_closed_window_parked(
+            self, bus: Bus, alice: Tenant, db: Database, settings: Settings) -> None:
+        location = {"latitude": 48.85, "longitude": 2.35, "name": "Louvre"}
+        await bus.command(command(alice, "place", type="Location", content=None,
+                                  location=location))
+        strict = await make_tenant(db, settings, enforce_customer_window=True)
+        await bus.command(command(strict, "closed"))
+        stored = await eventually(lambda: db.messages.find_one({"idempotencyKey": "place"}))
+        assert stored["location"] == location and stored["content"] == "Louvre"
+        found: list[dict[str, Any]] = []
+
+        async def parked() -> list[dict[str, Any]]:
+            found.extend(await bus.drain(topology.REJECTED_QUEUE))
+            return found
+
+        [refused] = await eventually(parked, message="the closed-window command parked")
+        assert refused["idempotencyKey"] == "closed"
+        assert refused["code"] == "OUTSIDE_CUSTOMER_WINDOW"
+        assert await db.messages.count_documents({"userId": strict.user_id}) == 0
 
 
 class TestPoison:

@@ -184,6 +184,9 @@ class TestCreate:
         ({"components": []}, "components"),
         ({"components": [{"type": "HEADER", "format": "TEXT", "text": "x"}]}, "components"),
         ({"language": ""}, "language"), ({"extra": 1}, "extra"),
+        ({"components": [{"type": "BODY", "text": "x", "n": 2**70}]}, "components"),
+        ({"components": [{"type": "BODY", "$where": "x"}]}, "components"),
+        ({"components": [{"type": "BODY", "a\u0000b": "x"}]}, "components"),
     ])
     async def test_bad_input_names_the_field_and_stores_nothing(
         self, api_shop: Client, sim: TestClient, shop: Tenant, change: dict[str, Any],

@@ -11,7 +11,6 @@ from gateway.accept import SendMessageBody
 from gateway.errors import ApiError
 from gateway.parsing import validate
 from gateway.send_checks import SendChecks
-from shared.models import MessageType
 from shared.templates import Template, TemplateStatus, template_id
 from tests.unit.fakes import FakeTemplateStore
 
@@ -131,7 +130,7 @@ async def check(store: FakeTemplateStore, sync: Syncs | None = None,
                 template: dict[str, Any] | None = None) -> dict[str, Any]:
     checks = SendChecks(db=None, templates=store, sync=sync)  # type: ignore[arg-type]
     sent = validate(SendMessageBody, body(type="Template", template=template or TEMPLATE))
-    return await checks.parts("u-1", ACCOUNT, MessageType.TEMPLATE, sent)
+    return await checks.parts("u-1", ACCOUNT, sent)
 
 
 async def code_of(store: FakeTemplateStore, sync: Syncs | None = None,
@@ -189,5 +188,5 @@ class TestTemplateChecks:
         checks = SendChecks(db=None, templates=store, sync=broken)  # type: ignore[arg-type]
         sent = validate(SendMessageBody, body(type="Template", template=TEMPLATE))
         with pytest.raises(ApiError) as caught:
-            await checks.parts("u-1", ACCOUNT, MessageType.TEMPLATE, sent)
+            await checks.parts("u-1", ACCOUNT, sent)
         assert caught.value.code == "TEMPLATE_NOT_FOUND"

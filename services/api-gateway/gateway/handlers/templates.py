@@ -25,6 +25,7 @@ from shared.templates import Template
 TAG = "Templates"
 NAME = r"^[a-z0-9_]{1,512}$"
 LANGUAGE = r"^[A-Za-z]{2,3}(_[A-Za-z0-9]{2,8})?$"
+MAX_DEPTH = 12
 Category = Literal["MARKETING", "UTILITY", "AUTHENTICATION"]
 
 
@@ -50,7 +51,25 @@ class CreateTemplateBody(Body):
     def _components(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if not any(str(c.get("type", "")).upper() == "BODY" for c in value):
             raise ValueError("must include a BODY component")
+        storable(value)
         return value
+
+
+def storable(value: Any, depth: int = 0) -> None:
+    """Refuse what JSON allows but a database document cannot hold: integers beyond 64 bits,
+    keys with NUL or a leading ``$``, nesting deeper than :data:`MAX_DEPTH`."""
+    if depth > MAX_DEPTH:
+        raise ValueError(f"nests deeper than {MAX_DEPTH} levels")
+    if isinstance(value, int) and not isinstance(value, bool) and not -2**63 <= value < 2**63:
+        raise ValueError("holds an integer beyond 64 bits")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key or key.startswith("$"):
+                raise ValueError(f"holds a key WhatsApp never uses: {key[:40]!r}")
+            storable(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            storable(item, depth + 1)
 
 
 def template_out(template: Template) -> dict[str, Any]:
