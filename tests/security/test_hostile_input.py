@@ -75,6 +75,13 @@ class TestOperatorInjection:
         assert tried > 100
 
 
+def nested(levels: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(levels):
+        value = {"x": [value]}
+    return value
+
+
 class TestBodies:
     """Oversized, malformed and mistyped bodies get a clear 4xx and store nothing."""
 
@@ -99,6 +106,10 @@ class TestBodies:
             ({"json": {**send, "content": "x" * 4097}}, {400}),
             ({"json": {**send, "content": "ok", "extra": {"$set": {"userId": "me"}}}}, {400}),
             ({"json": {**send, "content": "ok", "whatsappAccountId": {"$ne": None}}}, {400}),
+            # nested past what the parser or MongoDB take: a 400, not a RecursionError's 500
+            ({"data": b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+              "headers": {"Content-Type": "application/json"}}, {400}),
+            ({"json": {**send, "content": "ok", "interactive": nested(40)}}, {400}),
         ]
         for kwargs, expected in cases:
             status, body = await api.call("POST", "/messages", **kwargs)

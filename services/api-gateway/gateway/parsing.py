@@ -19,6 +19,10 @@ M = TypeVar("M", bound=BaseModel)
 FORBIDDEN_QUERY_CHARS = frozenset("[]$")
 # JSON bodies are small; the app's client_max_size is larger only for media uploads.
 MAX_JSON_BODY = 256 * 1024
+# Meta's deepest objects (template components, interactive lists) nest under ten levels; MongoDB
+# refuses documents nested beyond 100, and Python's parser recurses once per level.
+MAX_JSON_DEPTH = 32
+TOO_DEEP = f"Request body is nested more than {MAX_JSON_DEPTH} levels deep"
 
 
 class Body(BaseModel):
@@ -47,14 +51,31 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         value = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise validation_error(f"Request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise validation_error(TOO_DEEP) from None
     if not isinstance(value, dict):
         raise validation_error("Request body must be a JSON object")
+    if _deeper_than(value, MAX_JSON_DEPTH):
+        raise validation_error(TOO_DEEP)
     try:  # a "\ud800" escape decodes to a lone surrogate, which no database can store
         json.dumps(value, ensure_ascii=False).encode()
     except UnicodeEncodeError:
         raise validation_error("Request body contains a lone UTF-16 surrogate (an invalid "
                                "\\uXXXX escape)") from None
     return value
+
+
+def _deeper_than(value: object, limit: int) -> bool:
+    """Whether ``value`` nests objects and arrays more than ``limit`` levels (no recursion)."""
+    level: list[object] = [value]
+    for _ in range(limit):
+        level = [child for item in level
+                 for child in (item.values() if isinstance(item, dict)
+                               else item if isinstance(item, list) else ())
+                 if isinstance(child, dict | list)]
+        if not level:
+            return False
+    return True
 
 
 async def parse_body(request: web.Request, model: type[M]) -> M:
