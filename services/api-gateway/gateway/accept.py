@@ -1,6 +1,8 @@
 """Accepting a send request: the one code path behind ``POST /messages`` and the broker intake.
 
-:meth:`Acceptor.accept` checks the account (the caller's, connected), the media, takes one unit
+:meth:`Acceptor.accept` checks the account (the caller's, connected), the customer service
+window and the kind's parts (template, reacted-to message: ``gateway.send_checks``; the body
+itself is ``gateway.send_parts.SendMessageBody``), the media, takes one unit
 of the account's daily limit atomically, finds or creates the contact, stores the message as
 ``Queued`` and publishes its send command with confirms. A refusal is an :class:`ApiError`
 (the HTTP view answers it, the intake parks it); a unit taken is given back on any failure.
