@@ -7,10 +7,12 @@ import json
 
 from bench.figures.common import (
     Context,
+    add_bench_template,
     forget_user,
     post_messages,
     purge_queues,
     start_floor,
+    template_requests,
     text_requests,
 )
 from bench.loadgen import fire
@@ -37,17 +39,21 @@ async def run(ctx: Context) -> Figure:
         "the gateway works. Floor: a bare aiohttp handler (`bench/floor.py`) doing one "
         "`insert_one` and one confirmed, persistent, mandatory publish to a quorum queue per "
         "request, on the same database server and broker. Gateway and floor alternate within "
-        "each repeat. The per-key API rate limit is raised out of the way."))
+        "each repeat. The per-key API rate limit is raised out of the way. Template: the same "
+        "count of two-parameter Template sends (checked against the account's registry, "
+        "rendered) right after the Text ones; its floor column is the Text run of the repeat."))
     ctx.core()
     ctx.no_senders()
     stack = ctx.stack
     start_floor(ctx)
     tenant = await stack.tenant(accounts=1)
+    await add_bench_template(ctx, tenant)
     try:
         await fire(stack.url("floor"), floor_requests(300), concurrency=CLIENTS,
                    workdir=ctx.workdir)
         await post_messages(ctx, tenant, 300)
         rates, p50, p99, f_rates, f_p50, f_p99 = [], [], [], [], [], []
+        t_rates, t_p50 = [], []
         for repeat in range(ctx.repeats):
             base = await fire(stack.url("floor"), floor_requests(count), concurrency=CLIENTS,
                               workdir=ctx.workdir)
@@ -63,6 +69,13 @@ async def run(ctx: Context) -> Figure:
             f_rates.append(base.throughput)
             f_p50.append(base.pct(50))
             f_p99.append(base.pct(99))
+            templated = await fire(stack.url("gateway"), template_requests(tenant, count),
+                                   concurrency=CLIENTS, workdir=ctx.workdir)
+            step(f"accept {repeat + 1}/{ctx.repeats} template: {templated.describe()}")
+            if templated.ok < len(templated.latencies):
+                figure.notes.append(f"repeat {repeat + 1}: template answers {templated.statuses}")
+            t_rates.append(templated.throughput)
+            t_p50.append(templated.pct(50))
     finally:
         stack.stop("floor")
         await purge_queues(ctx)
@@ -73,5 +86,8 @@ async def run(ctx: Context) -> Figure:
             lambda r: ok(r) and ratio_at_least(0.5)(r)),
         Row("latency p50", "ms", p50, f_p50),
         Row("latency p99", "ms", p99, f_p99, "≤ 50 ms", at_most(50)),
+        Row("Template throughput (floor column: Text)", "msg/s", t_rates, rates,
+            "cost ≤ 1.2× Text: ≥ 0.83× its rate", ratio_at_least(1 / 1.2)),
+        Row("Template latency p50 (floor column: Text)", "ms", t_p50, p50),
     ]
     return figure

@@ -25,6 +25,8 @@ from shared import topology
 from shared.db import created_ms
 from shared.models import SendMessage, utcnow
 from shared.pacing import Planner, publish_send
+from shared.template_store import MongoTemplateStore
+from shared.templates import Template, TemplateStatus, template_id
 
 SERVICES = ("gateway", "ingest", "stats", "sender")
 CORE = ("sim", "gateway", "ingest", "stats")
@@ -94,6 +96,38 @@ def text_requests(tenant: Tenant, count: int, *, recipients: int = 1000) -> list
          "body": json.dumps({"whatsappAccountId": accounts[i % len(accounts)],
                              "to": f"+1555{i % recipients:07d}", "type": "Text",
                              "content": f"bench message {i}"})}
+        for i in range(count)
+    ]
+
+
+BENCH_TEMPLATE = "order_update"
+BENCH_TEMPLATE_BODY = "Hi {{1}}, your order {{2}} has shipped."
+
+
+async def add_bench_template(ctx: Context, tenant: Tenant) -> None:
+    """An approved two-parameter template on each of the tenant's accounts, stored directly."""
+    store = MongoTemplateStore(ctx.stack.db)
+    for account in tenant.accounts:
+        await store.add(Template(
+            _id=template_id(account["_id"], BENCH_TEMPLATE, "en_US"),
+            whatsapp_account_id=account["_id"], user_id=tenant.user_id, name=BENCH_TEMPLATE,
+            language="en_US", category="UTILITY", status=TemplateStatus.APPROVED,
+            components=[{"type": "BODY", "text": BENCH_TEMPLATE_BODY}], updated_at=utcnow()))
+
+
+def template_requests(tenant: Tenant, count: int, *,
+                      recipients: int = 1000) -> list[dict[str, Any]]:
+    """``POST /api/v1/messages`` Template requests (``add_bench_template``), like
+    :func:`text_requests`."""
+    accounts = [a["_id"] for a in tenant.accounts]
+    return [
+        {"method": "POST", "path": "/api/v1/messages", "headers": tenant.auth,
+         "body": json.dumps({"whatsappAccountId": accounts[i % len(accounts)],
+                             "to": f"+1555{i % recipients:07d}", "type": "Template",
+                             "template": {"name": BENCH_TEMPLATE, "language": "en_US",
+                                          "components": [{"type": "body", "parameters": [
+                                              {"type": "text", "text": f"customer {i}"},
+                                              {"type": "text", "text": f"A-{i}"}]}]}})}
         for i in range(count)
     ]
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from gateway.errors import ApiError, not_found, validation_error
+from gateway.errors import ApiError, validation_error
 from gateway.send_parts import ReactionPart, SendMessageBody, TemplatePart
 from shared.cache import TtlCache
 from shared.db import Database
@@ -143,7 +143,11 @@ class SendChecks:
             projection={"userId": 1, "whatsappAccountId": 1, "whatsappMessageId": 1})
         if target is None or target.get("userId") != user_id or \
                 target.get("whatsappAccountId") != account["_id"]:
-            raise not_found("Message")
+            # Issue 15 names it bad input: a 400 naming the field, the same for a message that
+            # does not exist and one of another user or account (nothing about theirs leaks).
+            raise validation_error(
+                "reaction.messageId: no message with this id was sent or received through "
+                "this account", "reaction.messageId")
         if not target.get("whatsappMessageId"):
             raise validation_error("reaction.messageId: that message has no WhatsApp id yet "
                                    "(it was not sent); react once it is", "reaction.messageId")

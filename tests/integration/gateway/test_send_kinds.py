@@ -157,13 +157,17 @@ class TestOtherKinds:
                                       "whatsappMessageId": target["whatsappMessageId"]}
         assert stored["content"] == "👍"
 
-    async def test_reaction_to_another_users_message_is_not_found(
+    async def test_reaction_to_another_users_message_is_refused_like_an_unknown_one(
             self, api: Client, api_b: Client, db: Database) -> None:
         theirs = await factories.inbound(db, user_id=api_b.tenant.user_id,
                                          account_id=api_b.tenant.account_id)
-        status, body = await api.send(type="Reaction", content=None,
-                                      reaction={"messageId": theirs["_id"], "emoji": "👍"})
-        assert status == 404 and body["code"] == "NOT_FOUND", body
+        answers = []
+        for message_id in (theirs["_id"], "no-such-message"):
+            body = await refused(api, "VALIDATION_ERROR", type="Reaction", content=None,
+                                 reaction={"messageId": message_id, "emoji": "👍"})
+            assert body["details"][0]["field"] == "reaction.messageId"
+            answers.append(body["message"])
+        assert answers[0] == answers[1]
         assert await db.messages.find_one({"userId": api.tenant.user_id}) is None
 
     async def test_reaction_to_an_unsent_message(self, api: Client, db: Database) -> None:
