@@ -70,7 +70,9 @@ class TestStatisticsFromProjection:
         assert data["byStatus"] == {"Queued": 0, "Sent": 2, "Delivered": 5, "Read": 4,
                                     "Failed": 3, "Cancelled": 0}
         assert data["byDirection"] == {"Inbound": 2, "Outbound": 12}
-        assert data["byType"] == {"Text": 9, "Image": 1, "Video": 0, "Audio": 0, "Document": 4}
+        assert data["byType"] == {"Text": 9, "Image": 1, "Video": 0, "Audio": 0, "Document": 4,
+                                  "Template": 0, "Interactive": 0, "Location": 0,
+                                  "Reaction": 0, "Unsupported": 0}
         # outbound: Sent 2, Delivered 3, Read 4 → (3 + 4) / 9 and 4 / 7
         assert data["deliveryRate"] == pytest.approx(7 / 9, abs=1e-6)
         assert data["readRate"] == pytest.approx(4 / 7, abs=1e-6)
