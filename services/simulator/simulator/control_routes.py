@@ -38,7 +38,7 @@ def add_control_routes(app: web.Application) -> None:
     router.add_post("/_sim/reset", reset)
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
+async def control_body(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
     except ValueError:
@@ -48,7 +48,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def _required_str(body: dict[str, Any], key: str) -> str:
+def required_str(body: dict[str, Any], key: str) -> str:
     value = body.get(key)
     if not isinstance(value, str) or not value:
         raise ControlError(f"`{key}` is required (a non-empty string)")
@@ -82,7 +82,7 @@ async def pending_webhooks(request: web.Request) -> web.Response:
 
 async def add_failure(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    state.rules.append(FailureRule.from_json(await _body(request)))
+    state.rules.append(FailureRule.from_json(await control_body(request)))
     return web.json_response({"ok": True, "rules": len(state.rules)})
 
 
@@ -97,15 +97,15 @@ async def get_config(request: web.Request) -> web.Response:
 
 async def set_config(request: web.Request) -> web.Response:
     config = request.app[STATE].config
-    config.update(await _body(request))
+    config.update(await control_body(request))
     return web.json_response(config.to_json())
 
 
 async def inject_inbound(request: web.Request) -> web.Response:
     """Post a signed inbound-message webhook as a user would cause it; answer ingest's status."""
-    body = await _body(request)
-    phone_number_id = _required_str(body, "phoneNumberId")
-    sender = wa_id_of(_required_str(body, "from"))
+    body = await control_body(request)
+    phone_number_id = required_str(body, "phoneNumberId")
+    sender = wa_id_of(required_str(body, "from"))
     kind = body.get("type", "text")
     message_id = body.get("wamid") or wamid(sender)
     content = _inbound_content(request, body, kind, phone_number_id)
@@ -135,13 +135,13 @@ def _inbound_content(
     if not isinstance(kind, str) or not kind:
         raise ControlError("`type` must be a message type")
     if kind == "text":
-        return {"body": _required_str(body, "text")}
+        return {"body": required_str(body, "text")}
     if kind in MEDIA_TYPES and "mediaBase64" in body:
         try:
-            data = base64.b64decode(_required_str(body, "mediaBase64"), validate=True)
+            data = base64.b64decode(required_str(body, "mediaBase64"), validate=True)
         except (binascii.Error, ValueError):
             raise ControlError("`mediaBase64` is not valid base64") from None
-        item = store_media(request, data, _required_str(body, "mimeType"), phone_number_id)
+        item = store_media(request, data, required_str(body, "mimeType"), phone_number_id)
         content: dict[str, Any] = {"id": item.id, "mime_type": item.mime_type,
                                    "sha256": item.sha256}
         if isinstance(body.get("caption"), str):
@@ -158,7 +158,7 @@ def _inbound_content(
 
 async def post_webhook(request: web.Request) -> web.Response:
     """Sign and post any payload (``signature`` overrides the header, for rejection tests)."""
-    body = await _body(request)
+    body = await control_body(request)
     payload = body.get("payload")
     if not isinstance(payload, dict):
         raise ControlError("`payload` must be a JSON object")
@@ -175,11 +175,11 @@ async def post_webhook(request: web.Request) -> web.Response:
 
 async def post_status(request: web.Request) -> web.Response:
     """Post one status of a recorded send now (e.g. ``failed`` with ``errors``)."""
-    body = await _body(request)
-    status = _required_str(body, "status")
+    body = await control_body(request)
+    status = required_str(body, "status")
     if status not in STATUSES:
         raise ControlError(f"`status` must be one of {sorted(STATUSES)}")
-    send = request.app[STATE].send_of(_required_str(body, "wamid"))
+    send = request.app[STATE].send_of(required_str(body, "wamid"))
     if send is None:
         raise ControlError("no send with that `wamid`")
     errors = body.get("errors")

@@ -15,6 +15,7 @@ import structlog
 from aiohttp import web
 
 from simulator.cloud_routes import VERSION, authorize
+from simulator.control_routes import control_body, required_str
 from simulator.errors import SimError, invalid
 from simulator.ids import media_id
 from simulator.keys import POSTER, STATE
@@ -166,23 +167,6 @@ def status_update(template: SimTemplate, event: str, reason: str | None) -> dict
     }]}
 
 
-async def _control_body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise ControlError("the body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise ControlError("the body must be a JSON object")
-    return body
-
-
-def _text(body: dict[str, Any], key: str) -> str:
-    value = body.get(key)
-    if not isinstance(value, str) or not value:
-        raise ControlError(f"`{key}` is required (a non-empty string)")
-    return value
-
-
 async def list_control(request: web.Request) -> web.Response:
     """``GET /_sim/templates?wabaId=``: every template of the WABA, whatever its status."""
     waba_id = request.query.get("wabaId", "")
@@ -193,8 +177,8 @@ async def list_control(request: web.Request) -> web.Response:
 async def seed(request: web.Request) -> web.Response:
     """``{"wabaId", "templates": [{name, language, category?, components, status?}]}``: stored
     at once (APPROVED unless ``status`` says otherwise), with no review and no webhook."""
-    body = await _control_body(request)
-    waba_id = _text(body, "wabaId")
+    body = await control_body(request)
+    waba_id = required_str(body, "wabaId")
     items = body.get("templates")
     if not isinstance(items, list) or not items:
         raise ControlError("`templates` must be a non-empty list")
@@ -221,8 +205,8 @@ def _seeded(waba_id: str, item: Any) -> SimTemplate:
 async def reject(request: web.Request) -> web.Response:
     """``{"name", "reason"?, "wabaId"?, "language"?}``: the template ``name`` is REJECTED —
     now (with its webhook) if it was already reviewed, else when its review ends."""
-    body = await _control_body(request)
-    name = _text(body, "name")
+    body = await control_body(request)
+    name = required_str(body, "name")
     reason = str(body.get("reason") or "INVALID_FORMAT")
     state, poster = request.app[STATE], request.app[POSTER]
     reviewed = [t for waba, by_key in state.templates.items() for t in by_key.values()
