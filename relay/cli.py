@@ -1,4 +1,4 @@
-"""``relay``: up, serve, sim, admin, stats — argument parsing and process lifecycle only."""
+"""``relay``: up, serve, sim, admin, export, stats — argument parsing and process lifecycle only."""
 
 from __future__ import annotations
 
@@ -46,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="the service to run (what a container runs)")
     sub.add_parser("sim", help="run the WhatsApp Cloud API simulator")
     _admin_parser(sub)
+    _export_parser(sub)
     stats = sub.add_parser("stats", help="statistics").add_subparsers(
         dest="stats_command", required=True, metavar="ACTION"
     )
@@ -75,6 +76,23 @@ def _admin_parser(sub: Any) -> None:
         "RELAY_SECRET_KEY (newest first, comma-separated); safe to run again")
 
 
+def _export_parser(sub: Any) -> None:
+    export = sub.add_parser(
+        "export", help="write a user's messages to a CSV or NDJSON file, newest first (the "
+        "filters of GET /messages)")
+    export.add_argument("--user", required=True, help="the userId whose messages to export")
+    export.add_argument("--format", required=True, choices=["csv", "ndjson"],
+                        help="csv (RFC 4180, a header row) or ndjson (one message a line)")
+    export.add_argument("--out", required=True, help="the file to write (replaced if it exists)")
+    for option, what in (("account", "a WhatsApp account id"), ("contact", "a contact id"),
+                         ("campaign", "a campaign id"), ("direction", "Inbound or Outbound"),
+                         ("type", "a message type, e.g. Text"), ("status", "e.g. Failed"),
+                         ("from", "created at or after (ISO-8601)"),
+                         ("to", "created at or before (ISO-8601)"),
+                         ("q", "words the message, contact name or phone contain")):
+        export.add_argument(f"--{option}", help=f"only messages with {what}")
+
+
 def run_until_signal(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
     """Run ``main`` until it returns or SIGINT/SIGTERM arrives (then cancel it, cleanly)."""
 
@@ -102,13 +120,17 @@ def _serve(name: str, settings: Settings) -> None:
     run_until_signal(lambda: serve(settings))  # type: ignore[arg-type,return-value]
 
 
-async def _with_db(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
+async def _with_db(settings: Settings, work: Callable[[Any], Awaitable[Any]], *,
+                   indexes: bool = True) -> Any:
+    """``work(db)`` on Relay's database, its indexes created first unless ``indexes`` is
+    False (a command that only reads)."""
     from shared.db import connect, ensure_indexes
 
     client = connect(settings.database_url)
     try:
         db = client[settings.mongodb_db]
-        await ensure_indexes(db)
+        if indexes:
+            await ensure_indexes(db)
         return await work(db)
     finally:
         await client.close()
@@ -160,6 +182,19 @@ def _stats(settings: Settings) -> None:
     print(json.dumps(result))
 
 
+def _export(args: argparse.Namespace, settings: Settings) -> None:
+    from pathlib import Path
+
+    from relay.export import FILTERS, export_to_file, query_of, stderr_progress
+
+    query = query_of(args.format, {name: getattr(args, name) for name in FILTERS})
+    out = Path(args.out)
+    rows = asyncio.run(_with_db(settings, lambda db: export_to_file(
+        db, args.user, query, out, progress=stderr_progress), indexes=False))
+    print(file=sys.stderr)
+    print(json.dumps({"rows": rows, "file": str(out)}))
+
+
 def _dead_letters(args: argparse.Namespace, settings: Settings) -> None:
     from relay.deadletters import list_dead, replay_dead
 
@@ -196,6 +231,8 @@ def main(argv: list[str] | None = None) -> None:
             _stats(settings)
         elif args.command == "dead-letters":
             _dead_letters(args, settings)
+        elif args.command == "export":
+            _export(args, settings)
     except (SettingsError, ValueError) as exc:
         sys.exit(f"relay: {exc}")
 

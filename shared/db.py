@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
+from pymongo import ASCENDING, DESCENDING, TEXT, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared import dbwrites
@@ -30,7 +30,7 @@ def created_ms(at: datetime, *, up: bool = False) -> int:
         return -((EPOCH - at) // MILLISECOND)
     return (at - EPOCH) // MILLISECOND
 
-INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
+INDEXES: dict[str, list[tuple[list[tuple[str, int | str]], dict[str, Any]]]] = {
     "api_keys": [([("userId", ASCENDING)], {})],
     "accounts": [
         ([("phoneNumberId", ASCENDING)], {"unique": True}),
@@ -64,10 +64,14 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
         ([("userId", ASCENDING), ("status", ASCENDING), ("createdMs", DESCENDING)], {}),
         ([("userId", ASCENDING), ("direction", ASCENDING), ("createdMs", DESCENDING)], {}),
         ([("userId", ASCENDING), ("type", ASCENDING), ("createdMs", DESCENDING)], {}),
+        ([("userId", ASCENDING), ("campaignId", ASCENDING), ("createdMs", DESCENDING)], {}),
         ([("eventPending", ASCENDING), ("statusChangedAt", ASCENDING)], {}),
         ([("status", ASCENDING), ("dispatched", ASCENDING), ("createdAt", ASCENDING)], {}),
         ([("status", ASCENDING), ("claimedAt", ASCENDING)], {}),
         ([("whatsappAccountId", ASCENDING), ("attemptedMs", DESCENDING)], {}),
+        # GET /messages?q=: the words of content, contact name and phone (shared/search.py);
+        # plain words, so no language rules (the embedded server answers from SQLite FTS5).
+        ([("searchText", TEXT)], {"default_language": "none"}),
         # GET /queues/metrics: a user's live claims, one index range (gateway/queue_jobs.py).
         ([("userId", ASCENDING), ("status", ASCENDING), ("claimUntil", ASCENDING)], {}),
     ],

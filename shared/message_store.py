@@ -32,11 +32,15 @@ from shared.messages import (
     applied,
     as_datetime,
     epoch_ms,
+    searchable,
     transition_change,
 )
 from shared.models import MessageStatus
+from shared.search import FIELD as SEARCH_FIELD
+from shared.search import search_text
 
 QUEUED = MessageStatus.QUEUED.value
+RENAME_BATCH = 500
 Move = tuple[Mapping[str, Any], Mapping[str, Any], str]  # filter, update, write id
 
 
@@ -53,8 +57,24 @@ class MongoMessageStore:
         self._gets: Batcher[str, str, Message | None] = Batcher(self._get_batch,
                                                                max_batch=max_batch)
 
-    async def add(self, message: Message) -> None:
-        await self._inserts.submit("insert", message.to_doc())
+    async def add(self, message: Message, *, contact_name: str | None = None) -> None:
+        await self._inserts.submit("insert", searchable(message, contact_name).to_doc())
+
+    async def rename_contact(self, user_id: str, contact_id: str, name: str | None) -> int:
+        # Equalities as ``$eq``: an indexed range on the embedded server (gateway/keyset.py).
+        where = {"userId": {"$eq": user_id}, "contactId": {"$eq": contact_id}}
+        ops: list[UpdateOne] = []
+        written = 0
+        async for doc in self._messages.find(where, {"content": 1, "to": 1, "from": 1}):
+            phone = doc.get("to") or doc.get("from")
+            ops.append(UpdateOne({"_id": doc["_id"]}, {"$set": {
+                SEARCH_FIELD: search_text(doc.get("content"), name, phone)}}))
+            if len(ops) == RENAME_BATCH:
+                written += (await self._messages.bulk_write(ops, ordered=False)).matched_count
+                ops = []
+        if ops:
+            written += (await self._messages.bulk_write(ops, ordered=False)).matched_count
+        return written
 
     async def get(self, message_id: str) -> Message | None:
         return await self._gets.submit("get", message_id)

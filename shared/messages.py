@@ -84,6 +84,8 @@ class Message(BaseModel):
     claim_until: int | None = None
     attempted_at: Stamp = None
     attempted_ms: int | None = None
+    # The words a search finds the message by (``shared.search``), set by the message store.
+    search_text: str | None = None
 
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any]) -> Message:
@@ -134,8 +136,13 @@ class MessageStore(Protocol):
     Concurrent calls of one kind share a batched round trip in the MongoDB adapter.
     """
 
-    async def add(self, message: Message) -> None:
-        """Store a new message; ``DuplicateKeyError`` if its id or ``wamid`` exists."""
+    async def add(self, message: Message, *, contact_name: str | None = None) -> None:
+        """Store a new message; ``DuplicateKeyError`` if its id or ``wamid`` exists. Its
+        ``searchText`` is written from its content, ``contact_name`` and the phone."""
+
+    async def rename_contact(self, user_id: str, contact_id: str, name: str | None) -> int:
+        """Rewrite the ``searchText`` of the contact's messages for its new ``name``, so a
+        search finds them by the name the contact has now; how many were rewritten."""
 
     async def get(self, message_id: str) -> Message | None:
         """The message as stored now, or None."""
@@ -219,6 +226,18 @@ def applied(message: Message, changes: Mapping[str, Any], unset: tuple[str, ...]
     doc = {k: v for k, v in message.to_doc().items() if k not in unset}
     doc.update(changes)
     return Message.from_doc(doc)
+
+
+def searchable(message: Message, contact_name: str | None = None) -> Message:
+    """``message`` with its ``searchText`` (``shared.search``): content, ``contact_name`` and
+    the contact's phone (``to`` of an outbound message, ``from`` of an inbound one)."""
+    from shared.search import search_text
+
+    if message.search_text is not None:
+        return message
+    phone = message.to or (message.model_extra or {}).get("from")
+    text = search_text(message.content, contact_name, phone if isinstance(phone, str) else None)
+    return message.model_copy(update={"search_text": text})
 
 
 def now_ms() -> int:

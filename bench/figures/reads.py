@@ -13,14 +13,18 @@ from bench.figures.common import Context
 from bench.progress import step
 from bench.results import Figure, Row
 from bench.stack import Tenant
-from gateway.keyset import After
+from gateway.handlers.messages import ListMessagesQuery
+from gateway.keyset import After, sargable, scope_of
 from shared.db import created_ms, ensure_indexes
 from shared.models import utcnow
+from shared.search import search_text
 
 STATUSES = ["Read"] * 10 + ["Delivered"] * 4 + ["Sent"] * 3 + ["Failed", "Queued"]
 TYPES = ["Text"] * 16 + ["Image", "Image", "Document", "Video"]
 SMALL = 1_000
 TIMED = 3
+# The search's rare word: in one message of the first 1,000, and one in every 250,000 after.
+RARE_WORD, RARE_EVERY, RARE_AT = "zanzibar", 250_000, 500
 
 
 def message_doc(tenant: Tenant, contacts: list[str], i: int, base: Any) -> dict[str, Any]:
@@ -42,6 +46,10 @@ def message_doc(tenant: Tenant, contacts: list[str], i: int, base: Any) -> dict[
         "previousStatus": None, "statusChangedAt": at, "dispatched": True,
     }
     doc["from" if inbound else "to"] = f"+1555{i % len(contacts):07d}"
+    if i % RARE_EVERY == RARE_AT:
+        doc["content"] += f" {RARE_WORD}"
+    # What the message store writes (shared/search.py); the contacts have no name here.
+    doc["searchText"] = search_text(doc["content"], None, doc.get("to") or doc.get("from"))
     return doc
 
 
@@ -103,7 +111,9 @@ async def middle_cursor(store: Store) -> str:
         {"userId": {"$eq": store.tenant.user_id}, "createdMs": {"$eq": ms}})
     if doc is None:
         raise RuntimeError(f"no message at createdMs {ms}")
-    return After(ms, doc["_id"], 0, position // 50 + 2).encode()  # 0: its group is whole
+    # 0: its group is whole; the cursor is bound to the list's filter (gateway/keyset.py).
+    scope = scope_of(sargable(ListMessagesQuery().mongo(store.tenant.user_id)))
+    return After(ms, doc["_id"], 0, position // 50 + 2, scope).encode()
 
 
 async def read_paths(store: Store) -> dict[str, str]:
@@ -116,6 +126,9 @@ async def read_paths(store: Store) -> dict[str, str]:
         "deep page by cursor (the middle of the store)":
             f"/api/v1/messages?cursor={await middle_cursor(store)}",
         "page 1,000 by skip": "/api/v1/messages?page=1000",
+        f"search for a rare word (q={RARE_WORD})": f"/api/v1/messages?q={RARE_WORD}",
+        "search for a rare word + account + status Read":
+            f"/api/v1/messages?q={RARE_WORD}&whatsappAccountId={account}&status=Read",
     }
 
 
@@ -154,7 +167,9 @@ async def run(ctx: Context) -> Figure:
         "The deep page by cursor is the page after the middle message (the `nextCursor` a client "
         "paging down holds there). Page 1,000 uses the default limit of 50 (skip 49,950): at "
         "1,000 messages it is empty; skipping is kept for the contract, the cursor is the way "
-        "to read deep."))
+        "to read deep. The searches (`q`, full text over content, contact name and phone) look "
+        f"for a word in one message of the first 1,000 and in one of every {RARE_EVERY:,} "
+        "after."))
     ctx.core()
     db = ctx.stack.client["bench_reads"]
     await ensure_indexes(db)

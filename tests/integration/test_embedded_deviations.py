@@ -117,3 +117,30 @@ class TestTimestamps:
         now = utcnow()
         await db.pin.insert_one({"_id": "t", "at": now})
         assert (await db.pin.find_one({"_id": "t"}))["at"] == now
+
+
+class TestTextSearch:
+    """``$text`` in a ``find`` answers from the text index (SQLite FTS5 there), quoted words
+    ANDed as on MongoDB; inside an aggregate ``$match`` it counts nothing, so a search is counted
+    by reading its ids (gateway/keyset.py ``count_upto``)."""
+
+    @pytest.fixture
+    async def texts(self, db: Database) -> None:
+        await db.pin.create_index([("searchText", "text")], default_language="none")
+        await db.pin.insert_many([
+            {"_id": "a", "u": "x", "searchText": "red apples green pears"},
+            {"_id": "b", "u": "x", "searchText": "red cars"},
+            {"_id": "c", "u": "y", "searchText": "red pears"},
+        ])
+
+    async def test_quoted_words_all_match_in_a_find(self, db: Database, texts: None) -> None:
+        found = await db.pin.find({"u": {"$eq": "x"}, "$text": {"$search": '"red" "pears"'}},
+                                  sort=[("_id", -1)]).to_list()
+        assert [d["_id"] for d in found] == ["a"]
+
+    async def test_an_aggregate_match_on_text_counts_nothing(self, db: Database,
+                                                             texts: None) -> None:
+        rows = await (await db.pin.aggregate([
+            {"$match": {"$text": {"$search": '"red"'}}}, {"$count": "n"}])).to_list()
+        assert rows in ([{"n": 3}],  # MongoDB
+                        [{"n": 0}])  # nx-27017 0.8.1

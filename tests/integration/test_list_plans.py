@@ -64,6 +64,7 @@ FILTERS = [
     ({"status": "Failed"}, "idx_messages_userId_status_createdMs"),
     ({"direction": "Inbound"}, "idx_messages_userId_direction_createdMs"),
     ({"type": "Image"}, "idx_messages_userId_type_createdMs"),
+    ({"campaign_id": "spring"}, "idx_messages_userId_campaignId_createdMs"),
     ({"start_date": "2026-12-01T00:00:00Z", "end_date": "2026-12-02T00:00:00Z"},
      "idx_messages_userId_createdMs"),
 ]
@@ -102,3 +103,35 @@ def test_a_range_on_id_would_load_the_whole_collection(engine: tuple[Any, Any]) 
         {"userId": {"$eq": USER}, SORT_KEY: {"$eq": 5}, "_id": {"$lt": "m9"}})
         .sort([("_id", -1)]).limit(51)))
     assert found.startswith("SCAN messages"), found
+
+
+def text_plan(engine: tuple[Any, Any], where: dict[str, Any]) -> str:
+    """SQLite's plan for a first page of the search ``where`` (its SQL starts ``WITH fts``)."""
+    conn, messages = engine
+    statements: list[str] = []
+    conn.db.set_trace_callback(statements.append)
+    try:
+        page(where)(messages)
+    finally:
+        conn.db.set_trace_callback(None)
+    [*_, sql] = [s for s in statements if " MATCH " in s and "FROM messages" in s]
+    return " | ".join(str(row[3]) for row in conn.db.execute("EXPLAIN QUERY PLAN " + sql))
+
+
+@pytest.mark.parametrize("params", [{"q": "parcel"}, {"q": "parcel 4471", "status": "Failed",
+                                                      "whatsapp_account_id": "a1"}])
+def test_a_search_reads_the_text_index_first(engine: tuple[Any, Any],
+                                             params: dict[str, Any]) -> None:
+    """``q`` is a ``$text``: the engine matches the words in its FTS5 table, joins those rows
+    by primary key and sorts only them; the collection is never scanned."""
+    found = text_plan(engine, sargable(ListMessagesQuery(**params).mongo(USER)))
+    assert found.startswith("SCAN messages_searchText_fts VIRTUAL TABLE"), found
+    assert "SEARCH c USING INTEGER PRIMARY KEY" in found and "SCAN c" not in found, found
+
+
+def test_a_search_with_eq_equalities_would_walk_the_users_index(
+        engine: tuple[Any, Any]) -> None:
+    """Why a search keeps its equalities bare (``sargable``): with ``userId $eq`` SQLite walks
+    the user's index in sort order and probes the text table for each message."""
+    found = text_plan(engine, {"userId": {"$eq": USER}, "$text": {"$search": '"parcel"'}})
+    assert found.startswith("SEARCH c USING INDEX idx_messages_userId_createdMs"), found

@@ -77,6 +77,7 @@ def attacks(a: Tenant, ids: dict[str, str]) -> list[tuple[str, str, dict[str, An
         ("GET", f"/messages/statistics/daily?whatsappAccountId={a.account_id}", {}),
         # A's account as a list filter: 404 like the statistics, never an empty 200.
         ("GET", f"/messages?whatsappAccountId={a.account_id}", {}),
+        ("GET", f"/messages/export?whatsappAccountId={a.account_id}", {}),
         ("GET", f"/contacts?whatsappAccountId={a.account_id}", {}),
         ("GET", f"/whatsapp-accounts/{a.account_id}/templates", {}),
         ("POST", f"/whatsapp-accounts/{a.account_id}/templates/sync", {}),

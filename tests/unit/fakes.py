@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,9 +15,11 @@ from shared.messages import (
     applied,
     as_datetime,
     epoch_ms,
+    searchable,
     transition_change,
 )
 from shared.models import MessageStatus
+from shared.search import search_text
 from shared.templates import (
     SyncCounts,
     Template,
@@ -42,11 +44,19 @@ class FakeMessageStore:
     def __getitem__(self, message_id: str) -> Message:
         return Message.from_doc(self.docs[message_id])
 
-    async def add(self, message: Message) -> None:
+    async def add(self, message: Message, *, contact_name: str | None = None) -> None:
         if message.id in self.docs:
             raise DuplicateKeyError(f"duplicate _id {message.id}")
         self.writes += 1
-        self.docs[message.id] = message.to_doc()
+        self.docs[message.id] = searchable(message, contact_name).to_doc()
+
+    async def rename_contact(self, user_id: str, contact_id: str, name: str | None) -> int:
+        mine = [doc for doc in self.docs.values()
+                if doc["userId"] == user_id and doc.get("contactId") == contact_id]
+        for doc in mine:
+            doc["searchText"] = search_text(doc.get("content"), name,
+                                            doc.get("to") or doc.get("from"))
+        return len(mine)
 
     async def get(self, message_id: str) -> Message | None:
         doc = self.docs.get(message_id)
@@ -225,3 +235,27 @@ class FakeTemplateStore:
             self.docs[template.id] = template.model_copy(
                 update={"status": status, "rejected_reason": reason})
         return len(found)
+
+
+class FakeMessageSource:
+    """:class:`gateway.export.MessageSource` over a list: plain equalities of ``where`` apply;
+    ``batches_read`` counts the batches handed out."""
+
+    def __init__(self, docs: list[dict[str, Any]]) -> None:
+        self.docs = docs
+        self.batches_read = 0
+
+    def _matching(self, where: Mapping[str, Any]) -> list[dict[str, Any]]:
+        plain = {k: v for k, v in where.items() if not isinstance(v, dict)}
+        found = [d for d in self.docs if all(d.get(k) == v for k, v in plain.items())]
+        return sorted(found, key=lambda d: (d.get("createdMs") or 0, d["_id"]), reverse=True)
+
+    async def newest_first(self, where: dict[str, Any],
+                           batch: int) -> AsyncIterator[list[dict[str, Any]]]:
+        found = self._matching(where)
+        for start in range(0, len(found), batch):
+            self.batches_read += 1
+            yield found[start:start + batch]
+
+    async def count_upto(self, where: dict[str, Any], cap: int) -> int:
+        return min(cap, len(self._matching(where)))

@@ -67,6 +67,9 @@ class Acceptor:
         self.metrics = metrics
         self.accounts: TtlCache[str, dict[str, Any]] = TtlCache(account_ttl)
         self.contacts: TtlCache[tuple[str, str], str] = TtlCache(3600.0)
+        # Contact names by id ("" for none), for the messages' searchText (shared/search.py);
+        # a minute, so a contact ingest renames is soon stored under its new name.
+        self.contact_names: TtlCache[str, str] = TtlCache(60.0)
         self.checks = SendChecks(db=db, templates=templates, sync=sync)
         self.plans: dict[str, Planner] = {}
         self._usage = usage_batcher(db)
@@ -160,17 +163,27 @@ class Acceptor:
         cached = self.contacts.get((account["_id"], body.to))
         contact_id = cached or await self._upsert_contact(user_id, account["_id"], body.to, now)
         message = new_message(user_id, account["_id"], contact_id, body, key, now, parts)
+        name = await self._contact_name(contact_id) or None
         if cached is None:
-            await self.messages.add(message)
+            await self.messages.add(message, contact_name=name)
             return message.to_doc()
         inserted, bumped = await asyncio.gather(
-            self.messages.add(message),
+            self.messages.add(message, contact_name=name),
             self._bumps.submit("contacts", (contact_id, now)), return_exceptions=True)
         if isinstance(inserted, BaseException):
             if not isinstance(bumped, BaseException):
                 await self._unbump(contact_id)
             raise inserted
         return message.to_doc()
+
+    async def _contact_name(self, contact_id: str) -> str:
+        """The contact's name ("" when it has none), briefly cached; read once otherwise."""
+        name = self.contact_names.get(contact_id)
+        if name is None:
+            doc = await self.db.contacts.find_one({"_id": contact_id}, projection={"name": 1})
+            name = str((doc or {}).get("name") or "")
+            self.contact_names.put(contact_id, name)
+        return name
 
     async def _upsert_contact(self, user_id: str, account_id: str, phone: str,
                               now: datetime) -> str:
@@ -183,7 +196,7 @@ class Acceptor:
         bump = {"$inc": {"totalMessages": 1}, "$set": {"lastMessageAt": now, "updatedAt": now}}
         for _ in range(2):
             found = await self.db.contacts.find_one_and_update(
-                key, bump, return_document=ReturnDocument.AFTER, projection={"_id": 1})
+                key, bump, return_document=ReturnDocument.AFTER, projection={"_id": 1, "name": 1})
             if found is None:
                 contact = {"_id": str(uuid.uuid4()), "userId": user_id, **key, "name": None,
                            "unreadCount": 0, "totalMessages": 1, "lastMessageAt": now,
@@ -194,6 +207,7 @@ class Acceptor:
                     continue  # a concurrent request created it: count on that one
                 found = contact
             self.contacts.put((account_id, phone), str(found["_id"]))
+            self.contact_names.put(str(found["_id"]), str(found.get("name") or ""))
             return str(found["_id"])
         raise RuntimeError("contact could be neither found nor created")
 

@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 from gateway import keys
 from gateway.auth import Authenticator, auth_middleware
 from gateway.errors import error_middleware
+from gateway.export import ExportSlots
 from gateway.handlers import setup_routes
 from gateway.metrics import GatewayMetrics
 from gateway.parsing import MAX_JSON_BODY
@@ -68,6 +69,7 @@ def create_app(
     app[keys.METRICS] = metrics
     app[keys.CIPHER] = TokenCipher(settings.secret_key)
     app[keys.LIMITER] = RateLimiter(settings.api_rate_per_second, settings.api_rate_burst)
+    app[keys.EXPORTS] = ExportSlots()
     app.cleanup_ctx.extend([
         _database(db),
         _broker(broker),

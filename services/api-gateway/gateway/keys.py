@@ -19,6 +19,7 @@ from shared.template_registry import TemplateRegistry
 if TYPE_CHECKING:
     from gateway.accept import Acceptor
     from gateway.auth import Authenticator
+    from gateway.export import ExportSlots
     from gateway.intake import Intake
     from gateway.metrics import GatewayMetrics
     from gateway.ratelimit import RateLimiter
@@ -34,6 +35,8 @@ REGISTRY = web.AppKey("registry", CollectorRegistry)
 METRICS: web.AppKey[GatewayMetrics] = web.AppKey("metrics")
 AUTH: web.AppKey[Authenticator] = web.AppKey("authenticator")
 LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")
+# One running export per API key (GET /messages/export).
+EXPORTS: web.AppKey[ExportSlots] = web.AppKey("export_slots")
 ACCEPTOR: web.AppKey[Acceptor] = web.AppKey("acceptor")
 INTAKE: web.AppKey[Intake] = web.AppKey("intake")
 # Templates: ``.store`` is the cached store (``find`` cached 1 s), ``.sync_account`` the sync.

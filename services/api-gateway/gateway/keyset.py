@@ -1,8 +1,9 @@
 """Keyset pages: newest first by a numeric key (``createdMs``), ties broken by ``_id``.
 
 The ``cursor`` of a list answer (``nextCursor``) is opaque to clients: base64url of the last
-item's key and the next page's number. A page after a cursor is an index range, not a skip, so
-it costs the same at any depth.
+item's key, the next page's number and a hash of the list's filter (which holds the user), so a
+cursor sent with other filters or by another user is a 400, never a page of another list. A
+page after a cursor is an index range, not a skip, so it costs the same at any depth.
 
 Query shapes are chosen for the embedded server as well as MongoDB (docs/DEVIATIONS.md):
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import math
 from collections.abc import Callable
@@ -65,9 +67,11 @@ class After:
     last_id: str
     seen: int
     page: int
+    scope: str = ""  # scope_of(the list's filter)
 
     def encode(self) -> str:
-        raw = json.dumps([self.ms, self.last_id, self.seen, self.page], separators=(",", ":"))
+        raw = json.dumps([self.ms, self.last_id, self.seen, self.page, self.scope],
+                         separators=(",", ":"))
         return base64.urlsafe_b64encode(raw.encode()).rstrip(b"=").decode()
 
 
@@ -75,22 +79,40 @@ def _is_int(value: object, low: int, high: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
-def decode_cursor(cursor: str) -> After:
-    """A cursor this API returned; anything else is a 400 naming ``cursor``."""
+def scope_of(where: Doc) -> str:
+    """A short hash of a list's filter (with its user): what a cursor is bound to."""
+    canonical = json.dumps(where, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def decode_cursor(cursor: str, scope: str = "") -> After:
+    """A cursor this API returned for a list of filter hash ``scope``; anything else is a 400
+    naming ``cursor``."""
     bad = validation_error("cursor is not a cursor this API returned", "cursor")
     try:
-        ms, last_id, seen, page = json.loads(
+        ms, last_id, seen, page, bound = json.loads(
             base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (binascii.Error, ValueError, TypeError):
         raise bad from None
     if not (_is_int(ms, 0, 2**53) and isinstance(last_id, str) and 0 < len(last_id) <= 100
-            and _is_int(seen, 0, 10**9) and _is_int(page, 2, 10**9)):
+            and _is_int(seen, 0, 10**9) and _is_int(page, 2, 10**9)
+            and isinstance(bound, str)):
         raise bad
-    return After(ms, last_id, seen, page)
+    if bound != scope:
+        raise validation_error("cursor was returned for other filters or another user: send "
+                               "it with the filters of the page it came from", "cursor")
+    return After(ms, last_id, seen, page, bound)
 
 
 def sargable(where: Doc) -> Doc:
-    """``where`` with every plain equality written ``{"$eq": value}`` (see the module doc)."""
+    """``where`` with every plain equality written ``{"$eq": value}`` (see the module doc).
+
+    Except in a search (``$text``): there the embedded server must start from the words' FTS5
+    matches and check the rest on those rows only; an indexable ``userId = ?`` would make SQLite
+    walk the user's whole index instead, probing the text table for each of its messages
+    (``tests/integration/test_list_plans.py``). The bare equalities mean the same on MongoDB."""
+    if "$text" in where:
+        return dict(where)
     return {k: v if isinstance(v, dict) else {"$eq": v} for k, v in where.items()}
 
 
@@ -144,7 +166,9 @@ async def newest(collection: AsyncCollection[Doc], where: Doc, n: int,
     need = n - len(out)
     if need <= 0:
         return out
-    docs = await collection.find(query, sort=[(SORT_KEY, -1)], limit=need + 1).to_list()
+    # One reply, not a first batch of 101 and getMores (an export reads 1,000 at a time).
+    docs = await collection.find(query, sort=[(SORT_KEY, -1)], limit=need + 1,
+                                 batch_size=need + 1).to_list()
     if len(docs) <= need or key_of(docs[need])[0] != key_of(docs[need - 1])[0]:
         return out + _newest_first(docs[:need])  # whole groups of equal createdMs
     edge = key_of(docs[need - 1])[0]
@@ -162,7 +186,12 @@ async def _seen_in_group(collection: AsyncCollection[Doc], where: Doc, last: Doc
 
 async def count_upto(collection: AsyncCollection[Doc], where: Doc, cap: int) -> int:
     """How many documents match ``where`` (sargable), counting at most ``cap``: O(min(matches,
-    cap)) on both servers (nx-27017 answers ``[{n: 0}]`` where MongoDB answers ``[]``)."""
+    cap)) on both servers (nx-27017 answers ``[{n: 0}]`` where MongoDB answers ``[]``).
+
+    A ``$text`` search is counted by reading its ids: the embedded server answers ``$text``
+    inside an aggregate ``$match`` with 0 (docs/DEVIATIONS.md)."""
+    if "$text" in where:
+        return len(await collection.find(where, {"_id": 1}, limit=cap).to_list())
     pipeline: list[Doc] = [{"$match": where}, {"$limit": cap}, {"$count": "n"}]
     rows = await (await collection.aggregate(pipeline)).to_list()
     return int(rows[0]["n"]) if rows else 0
@@ -184,7 +213,8 @@ async def keyset_page(
     skips (O(skip): kept for the contract, the cursor is the way to read deep).
     """
     where = sargable(where)
-    after = decode_cursor(query.cursor) if query.cursor is not None else None
+    scope = scope_of(where)
+    after = decode_cursor(query.cursor, scope) if query.cursor is not None else None
     number = after.page if after else query.page
     if after is not None or query.page == 1:
         docs = await newest(collection, where, query.limit + 1, after)
@@ -205,7 +235,7 @@ async def keyset_page(
         else:
             seen = sum(1 for d in docs if key_of(d)[0] == ms)
             seen += after.seen if after is not None and after.ms == ms else 0
-        next_cursor = After(ms, last_id, seen, number + 1).encode()
+        next_cursor = After(ms, last_id, seen, number + 1, scope).encode()
     return {
         plural: [shape(doc) for doc in docs], "total": total, "page": number,
         "limit": query.limit, "totalPages": math.ceil(total / query.limit),

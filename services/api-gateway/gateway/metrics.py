@@ -20,6 +20,7 @@ class GatewayMetrics:
     idempotent_replays: Counter
     intake: Counter
     auth_failures: Counter
+    exported_rows: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> GatewayMetrics:
@@ -43,4 +44,7 @@ class GatewayMetrics:
             auth_failures=Counter("relay_gateway_auth_failures_total",
                                   "Requests refused by authentication, by status.", ["status"],
                                   registry=registry),
+            exported_rows=Counter("relay_gateway_exported_rows_total",
+                                  "Messages written by GET /messages/export, by format.",
+                                  ["format"], registry=registry),
         )

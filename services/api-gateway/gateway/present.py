@@ -95,7 +95,8 @@ async def page_of(
     is counted unless the caller knows it."""
     # Equalities as ``$eq``: the embedded server makes a bare ``{f: v}`` an array-containment
     # test that no index serves unless an index *name* ends in ``_f`` (gateway/keyset.py).
-    query = {k: v if isinstance(v, dict) else {"$eq": v} for k, v in query.items()}
+    query = {k: v if isinstance(v, dict) or k.startswith("$") else {"$eq": v}
+             for k, v in query.items()}
     cursor = collection.find(query, sort=sort, skip=(page.page - 1) * page.limit,
                              limit=page.limit)
     if total is None:

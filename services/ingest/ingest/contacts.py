@@ -27,22 +27,28 @@ ContactKey = tuple[str, str]  # (whatsappAccountId, phone)
 
 
 async def ensure_contacts(
-    db: Database, wanted: dict[ContactKey, tuple[str, str | None]]
+    db: Database, wanted: dict[ContactKey, tuple[str, str | None]],
+    names: dict[ContactKey, str | None] | None = None,
+    renamed: list[tuple[str, str, str]] | None = None,
 ) -> dict[ContactKey, str]:
     """Contact ids for ``{(account, phone): (userId, profile name)}``, creating missing ones
-    and keeping names current."""
+    and keeping names current. ``names`` (if given) receives each contact's current name, and
+    ``renamed`` the ``(userId, contactId, new name)`` of each existing contact renamed now."""
     found = await _find(db, wanted.keys())
     missing = [key for key in wanted if key not in found]
     if missing:
         await _create(db, {key: wanted[key] for key in missing})
         found.update(await _find(db, missing))
-    renames = [
-        UpdateOne({"_id": found[key][0]}, {"$set": {"name": name, "updatedAt": utcnow()}})
-        for key, (_, name) in wanted.items()
-        if name and key in found and found[key][1] != name
-    ]
+    changed = [(key, name) for key, (_, name) in wanted.items()
+               if name and key in found and found[key][1] != name]
+    renames = [UpdateOne({"_id": found[key][0]}, {"$set": {"name": name, "updatedAt": utcnow()}})
+               for key, name in changed]
     if renames:
         await db.contacts.bulk_write(renames, ordered=False)
+    if renamed is not None:
+        renamed.extend((wanted[key][0], found[key][0], name) for key, name in changed)
+    if names is not None:
+        names.update({key: wanted[key][1] or found[key][1] for key in wanted if key in found})
     return {key: value[0] for key, value in found.items()}
 
 

@@ -94,7 +94,10 @@ async def sim(settings: Settings) -> AsyncIterator[TestClient]:
 @pytest.fixture
 async def http(settings: Settings, db: Database, sim: TestClient) -> AsyncIterator[TestClient]:
     """The gateway app (with its broker intake) behind a test server."""
-    client = TestClient(TestServer(create_app(settings, db=db)))
+    # The request-line limits of gateway/main.py (a long query string reaches the handler).
+    server = TestServer(create_app(settings, db=db))
+    await server.start_server(max_line_size=65536, max_field_size=65536)
+    client = TestClient(server)
     await client.start_server()
     yield client
     await client.close()

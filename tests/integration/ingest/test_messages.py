@@ -161,6 +161,21 @@ class TestContacts:
         [contact] = await db.contacts.find({}).to_list()
         assert contact["name"] == "Ada Lovelace"
         assert contact["totalMessages"] == 2
+        # Both messages are found by the current name (the first rewritten by the rename),
+        # by their words and by the phone's digits (shared/search.py).
+        texts = {d["content"]: d["searchText"] for d in await db.messages.find({}).to_list()}
+        assert texts == {f"hi {n}": f"hi {n} ada lovelace {SENDER}" for n in range(2)}
+
+    async def test_a_message_without_a_profile_takes_the_stored_name(
+        self, ingest: Ingest, db: Database, accounts: list[Account]
+    ) -> None:
+        pnid = accounts[0].phone_number_id
+        for n, contacts in enumerate([[p.contact(SENDER, "Grace")], []]):
+            await ingest.post(p.webhook(p.value(pnid, contacts=contacts,
+                                                messages=[p.text(f"yo {n}", sender=SENDER)])))
+            await ingest.until_events("message", "applied", n + 1)
+        texts = {d["content"]: d["searchText"] for d in await db.messages.find({}).to_list()}
+        assert texts["yo 1"] == f"yo 1 grace {SENDER}"
 
     async def test_a_crash_before_counting_is_finished_by_the_replay(
         self, ingest: Ingest, db: Database, accounts: list[Account]

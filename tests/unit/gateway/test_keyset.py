@@ -8,7 +8,7 @@ import json
 import pytest
 
 from gateway.errors import ApiError
-from gateway.keyset import SORT_KEY, After, _with_key, decode_cursor, sargable
+from gateway.keyset import SORT_KEY, After, _with_key, decode_cursor, sargable, scope_of
 
 pytestmark = pytest.mark.unit
 
@@ -51,3 +51,19 @@ def test_the_key_condition_is_anded_with_a_date_range() -> None:
     assert _with_key({"userId": {"$eq": "u"}}, {"$lt": 40}) == {
         "userId": {"$eq": "u"}, SORT_KEY: {"$lt": 40}}
     assert json.dumps(_with_key(where, {"$lt": 40}))  # plain data, ready for the driver
+
+
+def test_a_cursor_is_bound_to_its_lists_filter() -> None:
+    mine = scope_of(sargable({"userId": "u1", "status": "Failed"}))
+    cursor = After(5, "id", 0, 2, mine).encode()
+    assert decode_cursor(cursor, mine).scope == mine
+    for other in ({"userId": "u2", "status": "Failed"}, {"userId": "u1"},
+                  {"userId": "u1", "status": "Read"}):
+        with pytest.raises(ApiError) as caught:
+            decode_cursor(cursor, scope_of(sargable(other)))
+        assert [d["field"] for d in caught.value.details] == ["cursor"]
+
+
+def test_a_search_keeps_its_equalities_bare() -> None:
+    where = {"userId": "u", "$text": {"$search": '"a"'}, SORT_KEY: {"$gte": 5}}
+    assert sargable(where) == where

@@ -11,7 +11,16 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from gateway import asyncapi, docs_page, openapi
-from gateway.handlers import accounts, contacts, media, messages, queues, statistics, templates
+from gateway.handlers import (
+    accounts,
+    contacts,
+    exports,
+    media,
+    messages,
+    queues,
+    statistics,
+    templates,
+)
 
 View = Callable[[web.Request], Awaitable[web.StreamResponse]]
 API = "/api/v1"
@@ -20,6 +29,7 @@ ROUTES: list[tuple[str, str, View]] = [
     # gateway-1: messages, accounts, contacts, asyncapi
     ("POST", f"{API}/messages", messages.send_message),
     ("GET", f"{API}/messages", messages.list_messages),
+    ("GET", f"{API}/messages/export", exports.export_messages),  # before /messages/{id}
     ("GET", f"{API}/messages/{{id}}", messages.get_message),
     ("PUT", f"{API}/messages/{{id}}/read", messages.mark_read),
     ("POST", f"{API}/messages/{{id}}/retry", messages.retry_message),

@@ -8,7 +8,8 @@ from typing import Any
 
 import structlog
 from aiohttp import web
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from gateway import keys, present
 from gateway.accept import SendMessageBody
@@ -20,7 +21,7 @@ from gateway.parsing import parse_query, read_json, validate
 from gateway.schemas import MessageList, MessageOut
 from gateway.spec import operation
 from gateway.tenancy import own_account
-from shared import topology
+from shared import search, topology
 from shared.broker import PublishError
 from shared.db import Database, created_ms
 from shared.headers import IDEMPOTENCY_KEY
@@ -33,47 +34,91 @@ QUEUED_MESSAGE = "Message queued for sending"
 
 
 class ListMessagesQuery(CursorQuery):
-    """Filters of ``GET /messages``; every one optional."""
+    """Filters of ``GET /messages`` (and of its export); every one optional, all combined.
+
+    :meth:`mongo` is the one place the filter is built: the list, the export and
+    ``relay export`` all call it."""
 
     whatsapp_account_id: str | None = Field(None, max_length=100)
     contact_id: str | None = Field(None, max_length=100)
+    campaign_id: str | None = Field(None, max_length=100, description="Only this campaign's.")
     direction: Direction | None = None
     type: MessageType | None = None
     status: MessageStatus | None = None
+    q: str | None = Field(
+        None, max_length=search.MAX_QUERY,
+        description="Full-text search: every word (letters and digits; case and accents "
+                    "ignored) must occur in the content, the contact's name or its phone "
+                    f"number. At most {search.MAX_QUERY} characters.")
     start_date: datetime | None = Field(None, description="Created at or after (ISO-8601).")
     end_date: datetime | None = Field(None, description="Created at or before (ISO-8601).")
+    from_: datetime | None = Field(None, alias="from",
+                                   description="Created at or after (ISO-8601); as `startDate`.")
+    to: datetime | None = Field(None, description="Created at or before (ISO-8601); as `endDate`.")
 
-    @field_validator("start_date", "end_date")
+    @field_validator("start_date", "end_date", "from_", "to")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value
 
+    @field_validator("q")
+    @classmethod
+    def _has_words(cls, value: str | None) -> str | None:
+        if value is not None and search.text_filter(value) is None:
+            raise ValueError("q must contain at least one letter or digit")
+        return value
+
     @model_validator(mode="after")
     def _ordered(self) -> ListMessagesQuery:
-        if self.start_date and self.end_date and self.start_date > self.end_date:
-            raise ValueError("startDate must not be after endDate")
+        for short, seed, fields in (("from", "startDate", {"from_", "start_date"}),
+                                    ("to", "endDate", {"to", "end_date"})):
+            if fields <= self.model_fields_set:
+                _refuse(short, f"{short} and {seed} are the same bound; send one of them")
+        if self.since and self.until and self.since > self.until:
+            _refuse("from" if self.from_ else "startDate",
+                    f"{'from' if self.from_ else 'startDate'} must not be after "
+                    f"{'to' if self.to else 'endDate'}")
         return self
 
+    @property
+    def since(self) -> datetime | None:
+        return self.from_ or self.start_date
+
+    @property
+    def until(self) -> datetime | None:
+        return self.to or self.end_date
+
     def mongo(self, user_id: str) -> dict[str, Any]:
+        """The MongoDB filter of these filters for ``user_id``'s messages (plain equalities;
+        ``gateway.keyset.sargable`` writes them the embedded server's indexable way)."""
         query: dict[str, Any] = {"userId": user_id}
         for name, field in (("whatsapp_account_id", "whatsappAccountId"),
-                            ("contact_id", "contactId"), ("direction", "direction"),
-                            ("type", "type"), ("status", "status")):
+                            ("contact_id", "contactId"), ("campaign_id", "campaignId"),
+                            ("direction", "direction"), ("type", "type"), ("status", "status")):
             value = getattr(self, name)
             if value is not None:
                 query[field] = str(value)
         # On the numeric createdMs (a date in a filter scans on the embedded server).
         # createdAt >= start <=> createdMs >= ceil(start in ms); <= end <=> <= floor(end).
         created: dict[str, int] = {}
-        if self.start_date:
-            created["$gte"] = created_ms(self.start_date, up=True)
-        if self.end_date:
-            created["$lte"] = created_ms(self.end_date)
+        if self.since:
+            created["$gte"] = created_ms(self.since, up=True)
+        if self.until:
+            created["$lte"] = created_ms(self.until)
         if created:
             query["createdMs"] = created
+        text = search.text_filter(self.q) if self.q is not None else None
+        if text is not None:
+            query["$text"] = text
         return query
+
+
+def _refuse(field: str, message: str) -> None:
+    """A validation error naming ``field`` (a model check names none by itself)."""
+    raise ValidationError.from_exception_data("ListMessagesQuery", [InitErrorDetails(
+        type=PydanticCustomError("value_error", message), loc=(field,), input=None)])
 
 
 @operation(summary="Send a message", tag=TAG, scope="messages:write", body=SendMessageBody,

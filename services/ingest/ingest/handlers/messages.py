@@ -36,10 +36,14 @@ async def apply(items: list[InboundMessage], ctx: Context) -> None:
     fresh = [item for item in unique if item.wamid not in existing]
     inserted: list[dict[str, Any]] = []
     if fresh:
-        contact_ids = await ensure_contacts(ctx.db, _wanted(fresh, ctx))
+        names: dict[ContactKey, str | None] = {}
+        renamed: list[tuple[str, str, str]] = []
+        contact_ids = await ensure_contacts(ctx.db, _wanted(fresh, ctx), names, renamed)
+        for user_id, contact_id, name in renamed:  # searches find them by the new name
+            await ctx.messages.rename_contact(user_id, contact_id, name)
         built = await _build_all(fresh, contact_ids, ctx)
         await _link_reactions(ctx, built)
-        inserted, raced = await _insert(ctx, built)
+        inserted, raced = await _insert(ctx, built, names)
         existing.update(await _existing(ctx, raced))
         if lost := set(raced) - existing.keys():
             # A unique-index refusal that no stored message explains: try the delivery again
@@ -139,11 +143,13 @@ async def _link_reactions(ctx: Context, docs: list[dict[str, Any]]) -> None:
 
 
 async def _insert(
-    ctx: Context, docs: list[dict[str, Any]]
+    ctx: Context, docs: list[dict[str, Any]], names: dict[ContactKey, str | None]
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """Insert all; return the inserted docs and the wamids another writer stored first."""
+    """Insert all (each searchable by its contact's current name, ``names``); return the
+    inserted docs and the wamids another writer stored first."""
     added = await asyncio.gather(
-        *(ctx.messages.add(Message.from_doc(doc)) for doc in docs), return_exceptions=True)
+        *(ctx.messages.add(Message.from_doc(doc), contact_name=names.get(
+            (doc["whatsappAccountId"], doc["from"]))) for doc in docs), return_exceptions=True)
     for outcome in added:
         if isinstance(outcome, BaseException) and not isinstance(outcome, DuplicateKeyError):
             raise outcome
