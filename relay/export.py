@@ -79,8 +79,9 @@ async def export_to_file(
             {"_id": {"$eq": query.whatsapp_account_id}, "userId": {"$eq": user_id}}) is None:
         raise ExportError(f"--account: user {user_id!r} has no account "
                           f"{query.whatsapp_account_id!r}")
+    part = out.with_name(out.name + ".part")  # renamed to ``out`` once whole
     try:
-        handle = out.open("wb")
+        handle = part.open("wb")
     except OSError as exc:
         raise ExportError(f"cannot write {out}: {exc.strerror or exc}") from None
     where = query.mongo(user_id)
@@ -93,8 +94,15 @@ async def export_to_file(
     async def write(chunk: bytes) -> None:
         handle.write(chunk)
 
-    with handle:
-        return await export(source, where, ExportFormat(query.format), write, on_rows=on_rows)
+    try:
+        with handle:
+            rows = await export(source, where, ExportFormat(query.format), write,
+                                on_rows=on_rows)
+    except BaseException:  # interrupted or failed: no file that looks whole
+        part.unlink(missing_ok=True)
+        raise
+    part.replace(out)
+    return rows
 
 
 def stderr_progress(total: int | None) -> Callable[[int], None]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -269,6 +270,7 @@ class TestCli:
             assert out.read_bytes() == (await export(api, **params))[2]
             assert json.loads(done.stdout)["rows"] == (20 if filters else 1_520)
         assert "20 / 20 rows" in done.stderr
+        assert sorted(os.listdir(tmp_path)) == ["out.csv", "out.ndjson"]  # no .part left
 
     @pytest.mark.parametrize(("argv", "said"), [
         (["--user", "nobody"], "no user 'nobody'"),
