@@ -10,7 +10,7 @@ import pytest
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from shared.db import Database
+from shared.db import Database, ensure_indexes
 
 pytestmark = pytest.mark.integration
 
@@ -144,3 +144,16 @@ class TestTextSearch:
             {"$match": {"$text": {"$search": '"red"'}}}, {"$count": "n"}])).to_list()
         assert rows in ([{"n": 3}],  # MongoDB
                         [{"n": 0}])  # nx-27017 0.8.1
+
+
+class TestIndexesAgain:
+    """Every service runs ``ensure_indexes`` at start, on a store that has messages: a second
+    ``create_index`` of the text index failed there on the embedded server ("constraint
+    failed"), so a restarted sender could not start. Indexes already present are skipped."""
+
+    async def test_a_restart_on_a_store_with_searchable_messages(self, db: Database) -> None:
+        await db.messages.insert_one({"_id": "m1", "userId": "u", "searchText": "hello world"})
+        await ensure_indexes(db)
+        await ensure_indexes(db)
+        found = await db.messages.find({"$text": {"$search": "hello"}}).to_list(None)
+        assert [doc["_id"] for doc in found] == ["m1"]
