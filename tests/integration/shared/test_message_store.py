@@ -9,7 +9,7 @@ import pytest
 
 from shared.db import Database, ensure_indexes
 from shared.message_store import MongoMessageStore
-from shared.messages import Message, VersionConflict, new_outbound
+from shared.messages import Message, VersionConflict, new_outbound, searchable
 from shared.models import MessageStatus, MessageType, utcnow
 
 pytestmark = pytest.mark.integration
@@ -41,7 +41,9 @@ class TestAdd:
         [message] = await added(store, 1)
         stored = await store.get(message.id)
         assert stored is not None
-        assert stored.to_doc() == message.to_doc()
+        # The store adds the words search finds it by (shared/search.py), nothing else.
+        assert stored.to_doc() == searchable(message, None).to_doc()
+        assert stored.search_text == "hello 0 15550000000"
 
     async def test_duplicate_fails_alone(self, store: MongoMessageStore) -> None:
         [first] = await added(store, 1)
