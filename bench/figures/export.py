@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 
 import aiohttp
 
 from bench.figures.common import Context
-from bench.figures.reads import Store
+from bench.figures.reads import Store, seeded_store
 from bench.progress import step
 from bench.results import Figure, Row, at_least, worst_at_most
 from bench.stack import Proc
-from shared.db import ensure_indexes
-from shared.models import utcnow
 
 RATE = 20_000  # rows a second, at least
 RSS_MB = 150  # the gateway's resident memory while exporting, at most
@@ -65,20 +62,6 @@ async def bare_read(store: Store) -> float:
     async for _ in cursor:
         rows += 1
     return rows / (time.perf_counter() - started)
-
-
-async def seeded_store(ctx: Context) -> Store:
-    """Figure 7's dataset builder on its database: one user, 2 accounts, 100 contacts."""
-    db = ctx.stack.client["bench_reads"]
-    await ensure_indexes(db)
-    tenant = await ctx.stack.tenant(accounts=2, db=db)
-    contacts = [str(uuid.uuid4()) for _ in range(100)]
-    await db.contacts.insert_many([
-        {"_id": cid, "userId": tenant.user_id, "whatsappAccountId": tenant.accounts[0]["_id"],
-         "phone": f"+1555{i:07d}", "name": None, "unreadCount": 0, "totalMessages": 0,
-         "createdAt": utcnow(), "updatedAt": utcnow(), "lastMessageAt": utcnow()}
-        for i, cid in enumerate(contacts)])
-    return Store(ctx, tenant, contacts)
 
 
 async def run(ctx: Context) -> Figure:

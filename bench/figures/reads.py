@@ -155,6 +155,20 @@ async def time_reads(ctx: Context, base: str, store: Store,
     return out
 
 
+async def seeded_store(ctx: Context) -> Store:
+    """Figure 7's dataset builder on its database: one user, 2 accounts, 100 contacts."""
+    db = ctx.stack.client["bench_reads"]
+    await ensure_indexes(db)
+    tenant = await ctx.stack.tenant(accounts=2, db=db)
+    contacts = [str(uuid.uuid4()) for _ in range(100)]
+    await db.contacts.insert_many([
+        {"_id": cid, "userId": tenant.user_id, "whatsappAccountId": tenant.accounts[0]["_id"],
+         "phone": f"+1555{i:07d}", "name": None, "unreadCount": 0, "totalMessages": 0,
+         "createdAt": utcnow(), "updatedAt": utcnow(), "lastMessageAt": utcnow()}
+        for i, cid in enumerate(contacts)])
+    return Store(ctx, tenant, contacts)
+
+
 async def run(ctx: Context) -> Figure:
     large = ctx.n(1_000_000, 5_000)
     budget = ctx.n(1_200, 15)
@@ -171,18 +185,9 @@ async def run(ctx: Context) -> Figure:
         f"for a word in one message of the first 1,000 and in one of every {RARE_EVERY:,} "
         "after."))
     ctx.core()
-    db = ctx.stack.client["bench_reads"]
-    await ensure_indexes(db)
-    tenant = await ctx.stack.tenant(accounts=2, db=db)
-    contacts = [str(uuid.uuid4()) for _ in range(100)]
-    await db.contacts.insert_many([
-        {"_id": cid, "userId": tenant.user_id, "whatsappAccountId": tenant.accounts[0]["_id"],
-         "phone": f"+1555{i:07d}", "name": None, "unreadCount": 0, "totalMessages": 0,
-         "createdAt": utcnow(), "updatedAt": utcnow(), "lastMessageAt": utcnow()}
-        for i, cid in enumerate(contacts)])
+    store = await seeded_store(ctx)
     proc = ctx.stack.start("gateway", key="gateway-reads", env={"RELAY_MONGODB_DB": "bench_reads"})
     base = ctx.stack.url(proc.name)
-    store = Store(ctx, tenant, contacts)
     try:
         await store.grow(SMALL, budget=budget)
         small = await time_reads(ctx, base, store, patience=60)
