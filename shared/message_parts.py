@@ -29,6 +29,13 @@ OUTSIDE_WINDOW = ("The 24-hour customer service window is closed for this contac
                   "send a template message")
 
 
+def enforces_window(account: Mapping[str, Any]) -> bool:
+    """The account's ``enforceCustomerWindow``: absent (or null) means true; a boolean ``$set``
+    may read back as 0/1 on the embedded server (docs/DEVIATIONS.md)."""
+    value = account.get("enforceCustomerWindow")
+    return value is None or bool(value)
+
+
 def window_open(expires_at: object, now: datetime) -> bool:
     """Whether a contact's ``windowExpiresAt`` (a datetime, or the string the embedded server
     reads back: ``shared.models.as_utc``) is still in the future at ``now``."""

@@ -11,6 +11,7 @@ from pydantic import Field
 from pymongo.asynchronous.collection import AsyncCollection
 
 from gateway.parsing import Query
+from shared.message_parts import enforces_window
 from shared.models import as_utc
 
 MESSAGE_FIELDS = (
@@ -57,8 +58,7 @@ def account(doc: dict[str, Any]) -> dict[str, Any]:
     if doc.get("status") == "Disconnected" and not shaped.get("lastError"):
         shaped["lastError"] = doc.get("disconnectedReason")
     shaped["wabaId"] = doc.get("wabaId")
-    # Absent means true; a boolean ``$set`` may read back as 0/1 (docs/DEVIATIONS.md).
-    shaped["enforceCustomerWindow"] = bool(doc.get("enforceCustomerWindow", True))
+    shaped["enforceCustomerWindow"] = enforces_window(doc)
     return shaped
 
 

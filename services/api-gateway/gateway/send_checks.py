@@ -22,6 +22,7 @@ from shared.cache import TtlCache
 from shared.db import Database
 from shared.message_parts import (
     OUTSIDE_WINDOW,
+    enforces_window,
     interactive_content,
     location_content,
     window_open,
@@ -35,13 +36,6 @@ log = structlog.get_logger("relay.gateway.accept")
 # Syncs an account's templates from Meta (by account id: it reads the token itself); the
 # accept path calls it once when a template send names a template Relay does not know.
 TemplateSync = Callable[[str], Awaitable[object]]
-
-
-def enforces_window(account: dict[str, Any]) -> bool:
-    """The account's ``enforceCustomerWindow`` (absent means true; a boolean ``$set`` may
-    read back as 0/1: docs/DEVIATIONS.md)."""
-    value = account.get("enforceCustomerWindow")
-    return value is None or bool(value)
 
 
 class SendChecks:

@@ -8,6 +8,7 @@ from typing import Any
 
 from shared.cache import TtlCache
 from shared.db import Database
+from shared.message_parts import enforces_window
 from shared.models import AccountStatus, utcnow
 from shared.secrets import TokenCipher
 
@@ -53,9 +54,7 @@ class Accounts:
             connected=doc.get("status", AccountStatus.CONNECTED) == AccountStatus.CONNECTED
             and bool(token),
             daily_limit=int(doc.get("dailyLimit", DEFAULT_DAILY_LIMIT)),
-            # absent means true; a boolean ``$set`` may read back as 0/1 (docs/DEVIATIONS.md)
-            enforce_window=doc.get("enforceCustomerWindow") is None
-            or bool(doc["enforceCustomerWindow"]),
+            enforce_window=enforces_window(doc),
         )
 
     async def disconnect(self, account_id: str, reason: str) -> None:
